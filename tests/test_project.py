@@ -1,0 +1,62 @@
+"Project wiring: requirements in step, README in step with the index notebook, a wheel that installs and runs."
+import configparser, re, shlex, subprocess, sys, venv, zipfile
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'.ci'))
+import make_readme
+
+def settings():
+    c = configparser.ConfigParser(delimiters=['=']); c.read(ROOT/'settings.ini'); return c['DEFAULT']
+
+def env_pip():
+    "The pip entries of environment.yml, without the package's own editable line."
+    lines = (ROOT/'environment.yml').read_text().split('\n')
+    return [l.strip()[2:].strip() for l in lines if re.match(r'^\s{6}- ', l) and not l.strip().startswith('- -e')]
+
+def test_environment_matches_settings():
+    s = settings()
+    want = shlex.split(s['requirements']) + shlex.split(s['dev_requirements'])
+    assert sorted(env_pip()) == sorted(want)
+    assert '- python=3.11' in (ROOT/'environment.yml').read_text()
+    assert '-e .[dev]' in (ROOT/'environment.yml').read_text()
+
+def test_required_packages_listed():
+    s = settings()
+    req = {re.split('[<>=]', r)[0] for r in shlex.split(s['requirements'])}
+    assert {'torch', 'torchvision', 'fastprogress', 'ipywidgets', 'plotly', 'anywidget', 'matplotlib', 'numpy', 'scikit-learn'} <= req
+    dev = {re.split('[<>=]', r)[0] for r in shlex.split(s['dev_requirements'])}
+    assert {'nbdev', 'fastcore', 'execnb', 'ghapi', 'nbformat', 'jupyterlab', 'nbclient', 'ipykernel', 'pytest', 'playwright'} <= dev
+    assert 'nbdev==2.4.14' in s['dev_requirements'] and 'execnb<0.2' in s['dev_requirements']
+
+def test_readme_is_index_notebook():
+    assert (ROOT/'README.md').read_text() == make_readme.readme_text()
+
+def test_readme_commands():
+    setup, tests = make_readme.commands((ROOT/'README.md').read_text())
+    assert setup.startswith('pip install torch==2.14.1 torchvision==0.29.1') and 'pip install -e ".[dev]"' in setup
+    assert 'nbdev_test' in tests and tests.index('nbdev_test') < tests.index('pytest')
+    ci = (ROOT/'.ci'/'run').read_text()
+    assert 'make_readme.py test' in ci and 'pip install -q torch==2.14.1 torchvision==0.29.1' in ci
+
+def test_setup_py_has_no_pkg_resources():
+    assert 'pkg_resources' not in (ROOT/'setup.py').read_text().replace('without `pkg_resources`', '')
+
+def test_wheel_installs_and_runs(tmp_path):
+    "Build the wheel, install it (no deps: they come from this interpreter) into a fresh venv, import it and run the script."
+    subprocess.run([sys.executable, '-m', 'build', '--wheel', '--outdir', str(tmp_path/'dist'), str(ROOT)], check=True, capture_output=True)
+    whl, = (tmp_path/'dist').glob('fbtrain-*.whl')
+    with zipfile.ZipFile(whl) as z:
+        meta = z.read(next(n for n in z.namelist() if n.endswith('METADATA'))).decode()
+        eps = z.read(next(n for n in z.namelist() if n.endswith('entry_points.txt'))).decode()
+    assert 'fbtrain = fbtrain.cli:main' in eps
+    reqs = {l.split(': ', 1)[1] for l in meta.splitlines() if l.startswith('Requires-Dist:') and 'extra ==' not in l}
+    assert reqs == set(shlex.split(settings()['requirements']))
+    venv.create(tmp_path/'venv', system_site_packages=True, with_pip=True)
+    py, script = tmp_path/'venv'/'bin'/'python', tmp_path/'venv'/'bin'/'fbtrain'
+    subprocess.run([py, '-m', 'pip', 'install', '-q', '--no-deps', str(whl)], check=True)
+    r = subprocess.run([py, '-c', 'import fbtrain; print(fbtrain.__file__, fbtrain.__version__)'], check=True, capture_output=True, text=True, cwd=tmp_path)
+    assert str(tmp_path/'venv') in r.stdout and settings()['version'] in r.stdout
+    r = subprocess.run([script, '--help'], check=True, capture_output=True, text=True, cwd=tmp_path)
+    assert 'usage: fbtrain' in r.stdout
