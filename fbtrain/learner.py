@@ -69,20 +69,28 @@ class Learner:
 # %% ../nbs/06_learner.ipynb #c009
 @patch
 def fit(self:Learner, steps:int, # rounds: full-batch steps, or SGD epochs
-        cbs:list=()):
-    "Train for `steps` rounds; return the history."
+        cbs:list=(), # callbacks for this call only
+        resume=None, # checkpoint file to continue from (see `load_checkpoint`)
+       ):
+    "Train for `steps` rounds (continuing from `resume` if given); return the history."
     check_schedule(steps, self.warmup, self.horizon)
     self.steps, extra = steps, list(cbs)
-    self.opt = self.opt_func(trainable(self.model), self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
-    self.sched = make_scheduler(self.opt, self.warmup, self.horizon or steps)
-    self.rounds, self.t0, self.n_iter, self.status = range(self.step, steps), time.time(), 0, 'running'
+    if not hasattr(self, 'opt'):
+        self.opt = self.opt_func(trainable(self.model), self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        self.sched = make_scheduler(self.opt, self.warmup, self.horizon or steps)
+        self.n_iter, self.elapsed = 0, 0.
+    if resume is not None: self.load_checkpoint(resume)
+    self.rounds, self.t0, self.status, self.stop_requested = range(self.step, steps), time.time() - self.elapsed, 'running', False
     self.cbs += extra
     try:
         self.model.train(); run_cbs(self.cbs, 'before_fit', self)
-        for s in self.rounds: self._round(s)
+        for s in self.rounds:
+            self._round(s)
+            if self.stop_requested: raise CancelFitException()
         self.status = 'finished'
     except CancelFitException: self.status = 'stopped'
     except DivergedError as e: self.status, self.message = 'diverged', str(e); raise
+    except KeyboardInterrupt: self.status = 'interrupted'; raise
     finally:
         run_cbs(self.cbs, 'after_fit', self)
         for cb in extra: self.cbs.remove(cb)
@@ -96,7 +104,7 @@ def _round(self:Learner, s:int):
     run_cbs(self.cbs, 'before_round', self)
     self.train_cb.train_round(self)
     self.sched.step(); self.step = s + 1
-    self.rec['time'] = time.time() - self.t0
+    self.elapsed = self.rec['time'] = time.time() - self.t0
     self.history.append(self.rec)
     run_cbs(self.cbs, 'after_round', self)
 
