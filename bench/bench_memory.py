@@ -1,0 +1,101 @@
+"""Target 5: peak resident memory of one full-batch step at 5,000 and 50,000 training images.
+
+Usage: python bench/bench_memory.py [--sizes 5000,50000] [--models convnet] [--block 128]
+
+Each measurement runs in a fresh subprocess: load real CIFAR-10 (`get_data`), build the model, then reset the
+kernel's peak-RSS counter (`/proc/self/clear_refs` ← 5, Linux ≥ 4.0) and run the step. Reported per process:
+RSS before the step (data and model loaded), the peak RSS during the step (`VmHWM`), their difference (the step's
+own working memory), and `ru_maxrss` (the peak of the whole process, loading included). Two kinds of step:
+
+* `gradient`: `full_batch_gradient(model, x, y, block)` on the resident training tensor.
+* `learner`: one round of `Learner.fit` with `FullBatch(block)` and the default `augment='random'`: a freshly
+  augmented copy of all images, the gradient, clipping, optimizer step, test evaluation (1,000 test images).
+
+Target: going from 5k to 50k images, the peak grows by the data's own bytes only (one block of activations at a time):
+the step's working memory stays flat. Writes results/memory.json and memory.md.
+"""
+import argparse, json, os, resource, subprocess, sys, time
+from common import RESULTS, machine, finish, facts_line, write, table
+
+
+def status(key):
+    for l in open('/proc/self/status'):
+        if l.startswith(key): return int(l.split()[1])*1024
+
+
+def child(n, model_name, block, kind):
+    "Run in the subprocess: measure one step, print a JSON line."
+    import torch
+    from fbtrain.data import get_data
+    from fbtrain.gradient import full_batch_gradient
+    from fbtrain.models import get_model
+    from fbtrain.learner import Learner, FullBatch
+    torch.set_num_threads(1)
+    d = get_data('cifar10', n_per_class=None if n >= 50000 else n//10, n_test=1000)
+    torch.manual_seed(0); m = get_model(model_name).train()
+    data_bytes = d.x_train.nbytes + d.y_train.nbytes
+    if kind == 'learner':
+        learn = Learner(m, d, FullBatch(block), lr=0.1, progress=False)
+    import gc; gc.collect()
+    rss0 = status('VmRSS')
+    with open('/proc/self/clear_refs', 'w') as f: f.write('5')
+    t = time.perf_counter()
+    if kind == 'gradient': full_batch_gradient(m, d.x_train, d.y_train, block)
+    else: learn.fit(1)
+    sec = time.perf_counter() - t
+    print(json.dumps(dict(n=len(d.y_train), model=model_name, block=block, kind=kind, data_bytes=data_bytes, rss_before=rss0,
+                          peak_step=status('VmHWM'), rss_after=status('VmRSS'),
+                          maxrss_process=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss*1024, seconds=sec)))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--sizes', default='5000,50000'); p.add_argument('--models', default='convnet')
+    p.add_argument('--kinds', default='gradient,learner'); p.add_argument('--block', type=int, default=128)
+    p.add_argument('--out', default=str(RESULTS)); p.add_argument('--child', nargs=4)
+    a = p.parse_args()
+    if a.child: n, mname, block, kind = a.child; return child(int(n), mname, int(block), kind)
+    t0 = time.time(); meta = machine(); meta['threads'] = 1
+    rows = []
+    for mname in a.models.split(','):
+        for kind in a.kinds.split(','):
+            for n in map(int, a.sizes.split(',')):
+                out = subprocess.run([sys.executable, __file__, '--child', str(n), mname, str(a.block), kind],
+                                     capture_output=True, text=True, check=True).stdout
+                r = json.loads(out.strip().splitlines()[-1]); rows.append(r)
+                print(f"{mname} {kind:8} n {r['n']:6}: data {r['data_bytes']/2**20:7.1f} MiB, before {r['rss_before']/2**20:7.1f}, "
+                      f"peak {r['peak_step']/2**20:7.1f} MiB ({r['seconds']:.1f}s, total {time.time()-t0:.0f}s)", flush=True)
+    growth = []
+    for mname in a.models.split(','):
+        for kind in a.kinds.split(','):
+            rs = sorted([r for r in rows if r['model'] == mname and r['kind'] == kind], key=lambda r: r['n'])
+            if len(rs) < 2: continue
+            lo, hi = rs[0], rs[-1]
+            dd, dp = hi['data_bytes'] - lo['data_bytes'], hi['peak_step'] - lo['peak_step']
+            growth.append(dict(model=mname, kind=kind, n_small=lo['n'], n_large=hi['n'], data_growth=dd, peak_growth=dp,
+                               peak_growth_over_data=dp/dd, working_small=lo['peak_step'] - lo['rss_before'],
+                               working_large=hi['peak_step'] - hi['rss_before']))
+    res = dict(meta=finish(meta, t0), results=rows, growth=growth)
+    write('memory', res, markdown(res), a.out)
+
+
+def mib(b): return f"{b/2**20:.1f}"
+
+
+def markdown(res):
+    m = res['meta']
+    L = ['# Target 5: peak resident memory of one full-batch step (MiB)', '', facts_line(m), '',
+         'One fresh process per row, 1 thread. "before": RSS with data and model loaded; "peak": highest RSS during the step '
+         '(counter reset just before it); "working" = peak − before; "data": the normalised training tensor (float32) and labels.', '']
+    L += table(['model', 'step', 'block', 'images', 'data', 'before', 'peak', 'working', 'process peak (ru_maxrss)', 'step s'],
+               [[r['model'], r['kind'], r['block'], r['n'], mib(r['data_bytes']), mib(r['rss_before']), mib(r['peak_step']),
+                 mib(r['peak_step'] - r['rss_before']), mib(r['maxrss_process']), f"{r['seconds']:.1f}"] for r in res['results']])
+    L += ['', '## Growth from the small to the large data set', '']
+    L += table(['model', 'step', 'images', 'data grows by', 'peak grows by', 'peak growth ÷ data growth', 'working small → large'],
+               [[g['model'], g['kind'], f"{g['n_small']} → {g['n_large']}", mib(g['data_growth']), mib(g['peak_growth']),
+                 f"**{g['peak_growth_over_data']:.2f}**", f"{mib(g['working_small'])} → {mib(g['working_large'])}"] for g in res['growth']])
+    L += ['', 'Target: peak growth ÷ data growth ≈ 1 (only the data\'s own bytes), working memory flat.']
+    return '\n'.join(L) + '\n'
+
+
+if __name__ == '__main__': main()

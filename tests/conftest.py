@@ -1,0 +1,13 @@
+import os, pytest
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10'
+if 'FBTRAIN_DATA' not in os.environ and SHARED.is_dir(): os.environ['FBTRAIN_DATA'] = str(SHARED)
+
+def _has_cifar():
+    try:
+        from fbtrain.data import load_cifar10
+        load_cifar10('test', download=False); return True
+    except Exception: return False
+
+needs_cifar = pytest.mark.skipif(not _has_cifar(), reason='CIFAR-10 not available (set FBTRAIN_DATA)')
