@@ -2,6 +2,7 @@
 import configparser, re, shlex, subprocess, sys, venv, zipfile
 from pathlib import Path
 import pytest
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'.ci'))
@@ -52,7 +53,8 @@ def test_wheel_installs_and_runs(tmp_path):
         eps = z.read(next(n for n in z.namelist() if n.endswith('entry_points.txt'))).decode()
     assert 'fbtrain = fbtrain.cli:main' in eps
     reqs = {l.split(': ', 1)[1] for l in meta.splitlines() if l.startswith('Requires-Dist:') and 'extra ==' not in l}
-    assert reqs == set(shlex.split(settings()['requirements']))
+    norm = lambda rs: {str(Requirement(r)) for r in rs}   # same packages and version ranges, whatever the order of specifiers
+    assert norm(reqs) == norm(shlex.split(settings()['requirements']))
     venv.create(tmp_path/'venv', system_site_packages=True, with_pip=True)
     py, script = tmp_path/'venv'/'bin'/'python', tmp_path/'venv'/'bin'/'fbtrain'
     subprocess.run([py, '-m', 'pip', 'install', '-q', '--no-deps', str(whl)], check=True)
