@@ -82,7 +82,15 @@ def test_dashboard_in_jupyterlab(lab):
             page.goto(f'{lab}/lab/tree/dash.ipynb?token={TOKEN}&reset')
             page.wait_for_function('() => window.jupyterapp !== undefined', timeout=60_000)
             page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', state='attached', timeout=60_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # run all cells; a command issued before the notebook panel is current does nothing, so retry until the cell runs
+            started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"
+            for attempt in range(6):
+                page.click('.jp-Cell .jp-InputArea-editor')
+                page.keyboard.press('Escape')
+                page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                try: page.wait_for_function(started, timeout=10_000); break
+                except Exception: continue
+            else: pytest.fail('the notebook never started running its cells')
             page.wait_for_selector('.js-plotly-plot .main-svg', state='attached', timeout=180_000)   # kernel start + imports
             page.wait_for_selector('button.jupyter-button:has-text("Start")', timeout=30_000)
 

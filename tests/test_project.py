@@ -1,5 +1,5 @@
 "Project wiring: requirements in step, README in step with the index notebook, a wheel that installs and runs."
-import configparser, re, shlex, subprocess, sys, venv, zipfile
+import configparser, os, re, shlex, subprocess, sys, venv, zipfile
 from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
@@ -58,7 +58,8 @@ def test_wheel_installs_and_runs(tmp_path):
     venv.create(tmp_path/'venv', system_site_packages=True, with_pip=True)
     py, script = tmp_path/'venv'/'bin'/'python', tmp_path/'venv'/'bin'/'fbtrain'
     subprocess.run([py, '-m', 'pip', 'install', '-q', '--no-deps', str(whl)], check=True)
-    r = subprocess.run([py, '-c', 'import fbtrain; print(fbtrain.__file__, fbtrain.__version__)'], check=True, capture_output=True, text=True, cwd=tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}   # the installed wheel, not a source tree on the path
+    r = subprocess.run([py, '-c', 'import fbtrain; print(fbtrain.__file__, fbtrain.__version__)'], check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert str(tmp_path/'venv') in r.stdout and settings()['version'] in r.stdout
     r = subprocess.run([script, '--help'], check=True, capture_output=True, text=True, cwd=tmp_path)
     assert 'usage: fbtrain' in r.stdout
