@@ -1,5 +1,5 @@
 "Project wiring: requirements in step, README in step with the index notebook, a wheel that installs and runs."
-import configparser, os, re, shlex, subprocess, sys, venv, zipfile
+import configparser, os, re, shlex, subprocess, sys, sysconfig, venv, zipfile
 from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
@@ -55,11 +55,15 @@ def test_wheel_installs_and_runs(tmp_path):
     reqs = {l.split(': ', 1)[1] for l in meta.splitlines() if l.startswith('Requires-Dist:') and 'extra ==' not in l}
     norm = lambda rs: {str(Requirement(r)) for r in rs}   # same packages and version ranges, whatever the order of specifiers
     assert norm(reqs) == norm(shlex.split(settings()['requirements']))
-    venv.create(tmp_path/'venv', system_site_packages=True, with_pip=True)
+    venv.create(tmp_path/'venv', with_pip=True)
     py, script = tmp_path/'venv'/'bin'/'python', tmp_path/'venv'/'bin'/'fbtrain'
-    subprocess.run([py, '-m', 'pip', 'install', '-q', '--no-deps', str(whl)], check=True)
-    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}   # the installed wheel, not a source tree on the path
-    r = subprocess.run([py, '-c', 'import fbtrain; print(fbtrain.__file__, fbtrain.__version__)'], check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
+    clean = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    subprocess.run([py, '-m', 'pip', 'install', '-q', '--no-deps', str(whl)], check=True, env=clean)
+    # the dependencies come from this interpreter's site-packages, put on the path without running its .pth files (`-S`):
+    # an editable install of the source tree (a .pth import hook) would otherwise shadow the wheel
+    site = next((tmp_path/'venv'/'lib').glob('python3*/site-packages'))
+    env = {**clean, 'PYTHONPATH': f"{site}{os.pathsep}{sysconfig.get_paths()['purelib']}"}
+    r = subprocess.run([py, '-S', '-c', 'import fbtrain; print(fbtrain.__file__, fbtrain.__version__)'], check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert str(tmp_path/'venv') in r.stdout and settings()['version'] in r.stdout
-    r = subprocess.run([script, '--help'], check=True, capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run([py, '-S', script, '--help'], check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert 'usage: fbtrain' in r.stdout
