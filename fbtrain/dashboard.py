@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['MODES', 'SCHEDULES', 'PANELS', 'TRACES', 'RunConfig', 'cached_data', 'make_learner', 'in_colab', 'LivePlot',
-           'DashboardCB', 'Dashboard']
+           'DashboardCB', 'RoundCheckpointCB', 'Dashboard']
 
 # %% ../nbs/12_dashboard.ipynb #c002
 import math, sys, threading, time
+from pathlib import Path
 from dataclasses import dataclass, fields
 import torch
 import ipywidgets as W
@@ -22,6 +23,7 @@ from .learner import Learner, FullBatch, SGD, Callback, CancelFitException, Dive
 from .regularizer import GradNormRegularizer
 from .schedule import check_schedule
 from .sharpness import SharpnessCB, stability_threshold
+from .checkpoint import CheckpointCB
 
 # %% ../nbs/12_dashboard.ipynb #c005
 MODES = ('full-batch', 'SGD')
@@ -196,20 +198,28 @@ class DashboardCB(Callback):
         if self.on_update: self.on_update(learn)
         self.last = time.perf_counter(); self.updates += 1; self.seconds += self.last - t
 
-# %% ../nbs/12_dashboard.ipynb #c025
+# %% ../nbs/12_dashboard.ipynb #c026
+class RoundCheckpointCB(CheckpointCB):
+    "Save the run to `path` after every completed round only, so a run stopped mid-epoch resumes from its last whole round."
+    def __init__(self, path): super().__init__(path, every=1)
+    def after_fit(self, learn): pass
+
+# %% ../nbs/12_dashboard.ipynb #c027
 class Dashboard:
     "Widgets to configure, start, stop and overlay training runs on CIFAR-10, with four live panels."
     def __init__(self, colab:bool|None=None, # `None`: detect Colab (plain figure + display handle there)
                  interval:float=0.5, # minimum seconds between plot refreshes
                  n_test:int=1000, # test images for the accuracy panel
+                 checkpoint_dir=None, # if set, run number i saves `<dir>/run<i>.pt` after every round (resumable after Stop)
                  **defaults, # initial control values (fields of `RunConfig`)
                 ):
         self.colab = in_colab() if colab is None else colab
         self.interval, self.n_test, self.runs, self.thread = interval, n_test, [], None
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.plot = LivePlot(widget=not self.colab)
         self._controls(RunConfig(**defaults))
 
-# %% ../nbs/12_dashboard.ipynb #c026
+# %% ../nbs/12_dashboard.ipynb #c028
 def _wide(desc): return dict(description=desc, style={'description_width': 'initial'})
 
 @patch
@@ -241,7 +251,7 @@ def _controls(self:Dashboard, c:RunConfig):
                             W.HBox([w['clip_on'], w['clip'], w['alpha'], w['sharpness_every']]),
                             W.HBox(list(self.buttons.values()) + [self.status])])
 
-# %% ../nbs/12_dashboard.ipynb #c028
+# %% ../nbs/12_dashboard.ipynb #c030
 @patch
 def config(self:Dashboard)->RunConfig:
     "The settings the controls show now."
@@ -259,7 +269,7 @@ def set(self:Dashboard, **kw)->Dashboard:
         self.w[k].value = v
     return self
 
-# %% ../nbs/12_dashboard.ipynb #c031
+# %% ../nbs/12_dashboard.ipynb #c033
 @patch
 def start(self:Dashboard)->dict:
     "Start a run with the current settings in a background thread; return its record (name, config, cb, learner, status)."
@@ -279,7 +289,9 @@ def _train(self:Dashboard, run:dict):
     try:
         self._show(run, msg='loading data')
         data = cached_data(cfg.n_per_class, self.n_test)
-        run['learner'] = learn = make_learner(cfg, data, [run['cb']])
+        run['checkpoint'] = None if self.checkpoint_dir is None else self.checkpoint_dir/f"run{self.runs.index(run) + 1}.pt"
+        ckpt = [] if run['checkpoint'] is None else [RoundCheckpointCB(run['checkpoint'])]
+        run['learner'] = learn = make_learner(cfg, data, [run['cb'], *ckpt])
         run['status'] = 'running'
         learn.fit(cfg.steps)
     except DivergedError: pass
@@ -288,7 +300,7 @@ def _train(self:Dashboard, run:dict):
     if run['status'] == 'starting': run['status'] = 'stopped'
     self._show(run, run['learner'])
 
-# %% ../nbs/12_dashboard.ipynb #c033
+# %% ../nbs/12_dashboard.ipynb #c035
 @patch
 def _show(self:Dashboard, run:dict, learn=None, msg:str=''):
     parts = [f"<b>{run['name']}</b>", run['status'] if not msg else msg]
