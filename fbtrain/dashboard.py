@@ -210,7 +210,7 @@ class Dashboard:
     def __init__(self, colab:bool|None=None, # `None`: detect Colab (plain figure + display handle there)
                  interval:float=0.5, # minimum seconds between plot refreshes
                  n_test:int=1000, # test images for the accuracy panel
-                 checkpoint_dir=None, # if set, run number i saves `<dir>/run<i>.pt` after every round (resumable after Stop)
+                 checkpoint_dir=None, # if set, each run saves `<dir>/run<i>.pt` (a free number) after every round (resumable after Stop)
                  **defaults, # initial control values (fields of `RunConfig`)
                 ):
         self.colab = in_colab() if colab is None else colab
@@ -220,6 +220,14 @@ class Dashboard:
         self._controls(RunConfig(**defaults))
 
 # %% ../nbs/12_dashboard.ipynb #c028
+@patch
+def _free_checkpoint(self:Dashboard, i:int)->Path:
+    "`run<i>.pt` in the checkpoint folder, or the next number whose file does not exist yet: earlier runs are never overwritten."
+    self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    while (self.checkpoint_dir/f"run{i}.pt").exists(): i += 1
+    return self.checkpoint_dir/f"run{i}.pt"
+
+# %% ../nbs/12_dashboard.ipynb #c029
 def _wide(desc): return dict(description=desc, style={'description_width': 'initial'})
 
 @patch
@@ -251,7 +259,7 @@ def _controls(self:Dashboard, c:RunConfig):
                             W.HBox([w['clip_on'], w['clip'], w['alpha'], w['sharpness_every']]),
                             W.HBox(list(self.buttons.values()) + [self.status])])
 
-# %% ../nbs/12_dashboard.ipynb #c030
+# %% ../nbs/12_dashboard.ipynb #c031
 @patch
 def config(self:Dashboard)->RunConfig:
     "The settings the controls show now."
@@ -269,7 +277,7 @@ def set(self:Dashboard, **kw)->Dashboard:
         self.w[k].value = v
     return self
 
-# %% ../nbs/12_dashboard.ipynb #c033
+# %% ../nbs/12_dashboard.ipynb #c034
 @patch
 def start(self:Dashboard)->dict:
     "Start a run with the current settings in a background thread; return its record (name, config, cb, learner, status)."
@@ -289,7 +297,7 @@ def _train(self:Dashboard, run:dict):
     try:
         self._show(run, msg='loading data')
         data = cached_data(cfg.n_per_class, self.n_test)
-        run['checkpoint'] = None if self.checkpoint_dir is None else self.checkpoint_dir/f"run{self.runs.index(run) + 1}.pt"
+        run['checkpoint'] = None if self.checkpoint_dir is None else self._free_checkpoint(self.runs.index(run) + 1)
         ckpt = [] if run['checkpoint'] is None else [RoundCheckpointCB(run['checkpoint'])]
         run['learner'] = learn = make_learner(cfg, data, [run['cb'], *ckpt])
         run['status'] = 'running'
@@ -300,7 +308,7 @@ def _train(self:Dashboard, run:dict):
     if run['status'] == 'starting': run['status'] = 'stopped'
     self._show(run, run['learner'])
 
-# %% ../nbs/12_dashboard.ipynb #c035
+# %% ../nbs/12_dashboard.ipynb #c036
 @patch
 def _show(self:Dashboard, run:dict, learn=None, msg:str=''):
     parts = [f"<b>{run['name']}</b>", run['status'] if not msg else msg]
