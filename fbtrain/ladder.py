@@ -21,9 +21,8 @@ def _state(d:Path, r:Recipe)->str:
     "'finished' (reuse), 'resume', or 'new' for the run of `r` in folder `d`."
     try: check_out(d, r)
     except RunFolderError as e:
-        if 'finished' in str(e): return 'finished'
-        if 'unfinished' in str(e): return 'resume'
-        raise
+        if e.state is None: raise
+        return {'finished': 'finished', 'unfinished': 'resume'}[e.state]
     return 'new'
 
 # %% ../nbs/11_ladder.ipynb #c006

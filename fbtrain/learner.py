@@ -48,6 +48,7 @@ class Learner:
                  clip:float|None=None, # global L2 clip of the gradient; `None`: no clipping
                  cbs:list=(), # extra callbacks
                  augment:str='random', # 'random', 'none' or 'fixed' (see `TrainSet`)
+                 copies:int=10, # pre-drawn augmented copies for augment='fixed'
                  seed:int=0, # seed of augmentation and data order
                  eval_every:int|None=None, # rounds between test evaluations (default: a tenth of the run)
                  loss_func=F.cross_entropy, opt_func=make_optimizer, momentum:float=0.9, weight_decay:float=5e-4,
@@ -56,7 +57,7 @@ class Learner:
         self.model, self.data, self.train_cb, self.loss_func = model, data, train_cb, loss_func
         self.lr, self.warmup, self.horizon, self.clip, self.eval_every, self.seed = lr, warmup, horizon, clip, eval_every, seed
         self.opt_func, self.momentum, self.weight_decay = opt_func, momentum, weight_decay
-        self.trainset = TrainSet(data.x_train, data.y_train, augment, seed=seed, fill=data.fill if augment != 'none' else None)
+        self.trainset = TrainSet(data.x_train, data.y_train, augment, copies, seed=seed, fill=data.fill if augment != 'none' else None)
         self.order_gen = torch.Generator().manual_seed(seed + 1)
         self.cbs = [train_cb, GradClipCB(clip), EvalCB(), *cbs] + ([ProgressCB()] if progress else [])
         self.history, self.status, self.message, self.step = [], 'new', '', 0

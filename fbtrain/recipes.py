@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from fastcore.basics import patch
 import fbtrain
-from .data import DATASETS, AUGMENT_MODES, TrainSet, get_data, make_blocks, set_threads
+from .data import DATASETS, AUGMENT_MODES, get_data, make_blocks, set_threads
 from .models import list_models, get_model
 from .regularizer import GradNormRegularizer, CONVENTIONS
 from .learner import Learner, FullBatch, SGD, JSONLogCB, DivergedError, evaluate
@@ -204,16 +204,16 @@ def build(recipe:Recipe, data_dir=None, # CIFAR-10 folder (see `load_cifar10`)
     if torch.device(device).type == 'cpu': model = model.to(memory_format=torch.channels_last)   # 1.65x faster convnet steps on this CPU
     reg = GradNormRegularizer(r.reg_alpha, eps=r.reg_eps, convention=r.reg_convention) if r.reg_alpha > 0 else None
     cb = SGD(r.batch_size, r.drop_last) if r.mode == 'sgd' else FullBatch(r.batch_size, r.shuffle, r.drop_last, reg)
-    learn = Learner(model, data, cb, lr=r.lr, warmup=r.warmup, horizon=r.horizon, clip=r.clip, augment=r.augment, seed=r.seed,
+    learn = Learner(model, data, cb, lr=r.lr, warmup=r.warmup, horizon=r.horizon, clip=r.clip, augment=r.augment, copies=r.copies, seed=r.seed,
                     eval_every=r.eval_every, momentum=r.momentum, weight_decay=r.weight_decay, progress=progress)
-    if r.augment == 'fixed' and r.copies != 10:
-        learn.trainset = TrainSet(data.x_train, data.y_train, 'fixed', r.copies, seed=r.seed, fill=data.fill)
     learn.recipe, learn.config = r, asdict(r)
     return learn
 
 # %% ../nbs/10_recipes.ipynb #c024
 class RunFolderError(ValueError):
     "An output folder that cannot be used for this run; the message says why and what to do."
+    def __init__(self, msg:str, state:str|None=None): # `state`: 'finished' or 'unfinished' when `out` holds this very run
+        super().__init__(msg); self.state = state
 
 def _read_json(p:Path):
     try: return json.loads(Path(p).read_text())
@@ -244,8 +244,8 @@ def check_out(out:Path, recipe:Recipe, resume:bool=False, overwrite:bool=False):
                                   "--overwrite to move it aside and start again, or another --out")
     summ = _read_json(out/'summary.json') or {}
     if summ.get('status') == 'finished':
-        raise RunFolderError(f"{str(out)!r} already holds this run, finished (test_acc {summ.get('test_acc')}); use --overwrite to run it again or another --out")
-    if ck.is_file(): raise RunFolderError(f"{str(out)!r} holds this run, unfinished (status {summ.get('status', 'unknown')}); use --resume to continue it or --overwrite to start again")
+        raise RunFolderError(f"{str(out)!r} already holds this run, finished (test_acc {summ.get('test_acc')}); use --overwrite to run it again or another --out", 'finished')
+    if ck.is_file(): raise RunFolderError(f"{str(out)!r} holds this run, unfinished (status {summ.get('status', 'unknown')}); use --resume to continue it or --overwrite to start again", 'unfinished')
     return 'new'   # our own config of this run and nothing resumable: start again
 
 # %% ../nbs/10_recipes.ipynb #c026
