@@ -12,17 +12,15 @@
 3. `sphinx-build -b html -W --keep-going` (warnings are errors) writes the site to `docs/` with sphinx-book-theme,
    the local plotly.js and a local MathJax 3 (npm `mathjax@3`, fetched once into the git-ignored .ci/site/_cache/).
 """
-import argparse, ast, configparser, html, json, os, re, shutil, subprocess, sys, tempfile, time
+import argparse, ast, html, json, os, re, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
+from nbdev.config import get_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT/'.ci'/'site'
 CACHE = SITE/'_cache'
 MATHJAX_VERSION = '3.2.2'                  # npm mathjax@3: es5/tex-svg.js is one file with the SVG fonts
 WIDGET_NOTE = ('<p class="fbtrain-widget-note"><em>Interactive widget: run the notebook to use it.</em></p>')
-
-def settings():
-    c = configparser.ConfigParser(delimiters=['=']); c.read(ROOT/'settings.ini'); return c['DEFAULT']
 
 def log(msg): print(f'[build_docs] {msg}', flush=True)
 
@@ -119,7 +117,7 @@ class Links:
     """Rewrite nbdev's absolute doc links (`doc_host/doc_baseurl/page.html#sym`) and links to source notebooks into
     relative links between the site's pages; `here` is the page being converted (root-relative, for `../`)."""
     def __init__(self, pages: dict, anchors: dict):
-        s = settings()
+        s = get_config(path=ROOT)
         base = (s.get('doc_host', '') + s.get('doc_baseurl', '')).rstrip('/')
         self.re_abs = re.compile(re.escape(base) + r'/?([^\s)"\'<>]*)') if base else None
         self.pages = pages                              # source notebook (path relative to nbs/) -> page stem
@@ -321,14 +319,19 @@ def results_section(title: str, md: Path, js: Path, top: int, ids: list, shown: 
     elif not js.exists(): out += [f'`{js.name}`: not yet recorded.', '']
     return '\n'.join(out)
 
+LADDER_PAGES = (('Mini ladder (N = 640)', 'mini', 'ladder'),
+                ('The N = 2,560 study: the regularizer against seed noise', 'mini2560', 'study'),
+                ('The N = 2,560 ladder, every run', 'mini2560', 'ladder'),
+                ('Mini ladder with bf16 autocast', 'mini-bf16', 'ladder'))
+
 def results_page(results: Path) -> str:
     intro = (SITE/'results.md').read_text(encoding='utf-8').rstrip() + '\n\n'
     parts, ids = [intro, '## Benchmarks', ''], []
     stems = sorted({p.stem for p in results.glob('*.md')} | {p.stem for p in results.glob('*.json')}) if results.is_dir() else []
     if not stems: parts += ['Not yet recorded.', '']
     for s in stems: parts.append(results_section(s, results/f'{s}.md', results/f'{s}.json', 3, ids, 'bench/results'))
-    parts.append(results_section('Mini ladder', results/'mini'/'ladder.md', results/'mini'/'ladder.json', 2, ids,
-                                 'bench/results/mini'))
+    for title, sub, stem in LADDER_PAGES:
+        parts.append(results_section(title, results/sub/f'{stem}.md', results/sub/f'{stem}.json', 2, ids, f'bench/results/{sub}'))
     return '\n'.join(parts) + '\n'
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -400,7 +403,7 @@ def build(nbs: Path, out: Path, results: Path, work: Path) -> None:
                                         'source': '```{toctree}\n:hidden:\n' + (f':caption: {caption}\n' if caption else '')
                                                   + '\n' + '\n'.join(docs) + '\n```'})
     (src/'index.ipynb').write_text(json.dumps(index, indent=1, ensure_ascii=False), encoding='utf-8')
-    s = settings()
+    s = get_config(path=ROOT)
     (src/'_site.json').write_text(json.dumps({k: s.get(k, '') for k in
                                   ('title', 'description', 'author', 'copyright', 'git_url', 'version', 'branch')}))
     static = src/'_static'; static.mkdir(exist_ok=True)
@@ -418,8 +421,8 @@ def build(nbs: Path, out: Path, results: Path, work: Path) -> None:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--nbs', default=str(ROOT/settings().get('nbs_path', 'nbs')), help='notebooks folder (default nbs/)')
-    ap.add_argument('--out', default=str(ROOT/settings().get('doc_path', 'docs')), help='site folder (default docs/)')
+    ap.add_argument('--nbs', default=str(get_config(path=ROOT).nbs_path), help='notebooks folder (default nbs/)')
+    ap.add_argument('--out', default=str(get_config(path=ROOT).doc_path), help='site folder (default docs/)')
     ap.add_argument('--results', default=str(ROOT/'bench'/'results'), help='results folder (default bench/results/)')
     ap.add_argument('--work', help='scratch folder to keep (default: a temporary one, removed afterwards)')
     a = ap.parse_args(argv)

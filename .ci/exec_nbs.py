@@ -10,19 +10,17 @@ runs flagged cells too, like `nbdev_test --flags`). Outputs are written back, wi
 (`metadata.widgets` removed), plotly figures use the `notebook_connected` renderer (no embedded plotly.js) and each
 notebook must stay under 1 MB. Finally `nbdev_clean` runs on every executed notebook.
 """
-import argparse, configparser, json, os, subprocess, sys, time, traceback
+import argparse, json, os, subprocess, sys, time, traceback
 from pathlib import Path
+from nbdev.config import get_config
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BYTES = 1_000_000
 PLOTLY_JS_MARK = 'plotly.js v'          # the banner at the top of the embedded plotly.js bundle
 
-def settings():
-    c = configparser.ConfigParser(delimiters=['=']); c.read(ROOT/'settings.ini'); return c['DEFAULT']
-
 def default_nbs():
     "Every notebook in nbs/ (not in `_`/`.` folders, not `_`/`.` files), index first, then file-name order."
-    nbs = ROOT/settings().get('nbs_path', 'nbs')
+    nbs = get_config(path=ROOT).nbs_path
     fs = [p for p in nbs.rglob('*.ipynb')
           if not any(part.startswith(('_', '.')) for part in p.relative_to(nbs).parts)]
     return sorted(fs, key=lambda p: (p.relative_to(nbs).as_posix() != 'index.ipynb', p.relative_to(nbs).as_posix()))
@@ -33,7 +31,7 @@ def exec_one(fn: Path, flags: list) -> None:
     from execnb.shell import CaptureShell
     from nbdev.process import NBProcessor, extract_directives
     from nbdev.frontmatter import FrontmatterProc
-    skip = set(settings().get('tst_flags', '').split()) - set(flags)
+    skip = set(get_config(path=ROOT).get('tst_flags', '').split()) - set(flags)
     fm = getattr(NBProcessor(fn, procs=FrontmatterProc, process=True).nb, 'frontmatter_', {}) or {}
     if str(fm.get('skip_exec', '')).lower() in ('true', 'yes', '1'):
         print(f'  {fn.name}: skip_exec set, not executed'); return

@@ -1,158 +1,196 @@
-"""Target 4 (Learner part): what the Learner and its callbacks cost per full-batch step, against a bare training loop.
+"""Target 4 (Learner part): what the Learner and its callbacks cost, against a bare loop, and what evaluation costs at EvalCB's default.
 
-Usage: python bench/bench_callbacks.py [--n 640] [--steps 20] [--repeats 3] [--block 32]
+Usage: python bench/bench_callbacks.py [--epochs-a 10] [--repeats 3] [--epochs 60] [--variants budget,every,sharpness]
 
-Setting: the pilot's protocol (convnet, a balanced subset of `n` real CIFAR-10 training images, blocks of 32,
-fresh augmentation every step, lr 0.4, clip 0.25, Nesterov SGD, cosine), 1 thread, all 10,000 test images.
+Setting: the mini ladder's `mini/fb-clip` recipe, built by `fbtrain.recipes.build(..., device='cpu')`: convnet
+(channels_last), the first 64 CIFAR-10 training images of each class (640), all 10,000 test images, full batch in blocks
+of 32, fresh crops and flips every epoch applied block by block (`Crops`), lr 0.4, clip 0.25, Nesterov SGD, warmup +
+cosine; 1 thread. Only the number of epochs (and the warmup, a tenth of them) is changed.
 
-A. End to end, `steps` rounds, repeats interleaved (fresh copies of one initial model every time):
-   * `bare`: the loop a user writes with the library's pieces: draw the augmented data, `full_batch_gradient`,
+A. Framework overhead, end to end, `--epochs-a` epochs per run, the variants' repeats interleaved (each run starts from
+   the same initial model):
+   * `bare`: the loop a user writes with the library's pieces: `TrainSet.draw(lazy=True)`, `full_batch_gradient`,
      `clip_grad_norm_`, `opt.step()`, `zero_grad`, `sched.step()`.
-   * `learner`: `Learner(...).fit(steps)` with only `FullBatch` and `GradClipCB` (EvalCB taken out, no bar).
-   * `learner_cbs`: the same plus `ProgressCB` (fastprogress bar) and `JSONLogCB` (a JSON line per round).
-B. Per event, one `fit(steps)` with every callback at its default interval (`EvalCB`: a tenth of the run;
-   `SharpnessCB()`: every 10 rounds, 1,024-image probe, 20 Lanczos steps), each callback method wrapped in a timer.
-   From these: the cost of each callback as a share of the step time at its default interval, for a run of
-   `steps` rounds and for the pilot's 300-round run.
+   * `learner`: the recipe's `Learner` without its `EvalCB` (`FullBatch`, `Augment`, `Schedule`, `Clip`).
+   * `learner_cbs`: the same plus `ProgressCB` (fastprogress bar) and `JSONLogCB` (a JSON line per epoch).
+B. Evaluation (and sharpness) at the default, inside one `fit(--epochs)` per variant. Every callback method is wrapped
+   in a timer, so the callback's seconds and the training seconds (the rest of the same fit) come from one run:
+   * `budget`: the recipe's `EvalCB()` (default: evaluate while the evaluation time stays within 3 % of the training time).
+   * `every`: `EvalCB(every=epochs//10)`: the old default, a tenth of the run (10 evaluations, the last one the final).
+   * `n_during`: `EvalCB(n_during=1000)`: budget, but the first 1,000 test images before the last epoch.
+   * `sharpness`: `fbtrain.stability.SharpnessCB()` (default: time budget 5 %, 256-image probe) instead of `EvalCB`.
+   `EvalCB` always evaluates on all 10,000 test images after the last epoch: that final evaluation is reported
+   separately from the evaluations during the run (and both together).
 
 Writes results/callbacks.json and callbacks.md.
 """
-import argparse, copy, functools, io, contextlib, tempfile, time
+import argparse, contextlib, io, tempfile, time
+from dataclasses import replace
 from pathlib import Path
 import torch
 from common import RESULTS, machine, finish, facts_line, interleaved, med, set_threads, write, table
-from fbtrain.data import get_data, make_blocks
+from fbtrain.data import get_data, make_blocks, TrainSet
 from fbtrain.gradient import full_batch_gradient, trainable
-from fbtrain.learner import Learner, FullBatch, EvalCB, JSONLogCB, ProgressCB
+from fbtrain.learner import EvalCB, JSONLogCB, ProgressCB
 from fbtrain.optim import make_optimizer
+from fbtrain.recipes import get_recipe, build
 from fbtrain.schedule import make_scheduler
-from fbtrain.sharpness import SharpnessCB
-from fbtrain.models import get_model
 
-LR, WARMUP, CLIP = 0.4, 4, 0.25
-EVENTS = ('before_fit', 'before_round', 'after_backward', 'after_round', 'after_fit')
+RECIPE = 'mini/fb-clip'
+EVENTS = ('after_create', 'before_fit', 'after_fit', 'before_epoch', 'after_epoch', 'before_batch', 'after_batch',
+          'before_backward', 'after_backward', 'before_step', 'after_step', 'cleanup_fit', 'cleanup_backward', 'after_cancel_fit')
 
 
-def bare(model, data, steps, bs):
-    "The bare loop: same data, same augmentation generator, same optimizer and schedule as the Learner."
-    from fbtrain.data import TrainSet
-    ts = TrainSet(data.x_train, data.y_train, 'random', seed=0, fill=data.fill)
-    opt = make_optimizer(trainable(model), LR); sched = make_scheduler(opt, WARMUP, steps)
-    model.train()
-    for _ in range(steps):
-        x, y = ts.draw()
-        full_batch_gradient(model, x, y, bs, blocks=make_blocks(len(y), bs))
-        torch.nn.utils.clip_grad_norm_(trainable(model), CLIP)
+def recipe(epochs:int): return replace(get_recipe(RECIPE), epochs=epochs, warmup=max(epochs//10, 1), horizon=None).validate()
+
+
+def bare(r, data):
+    "The bare loop: the recipe's model, data, augmentation generator, optimizer, clipping and schedule, no Learner."
+    from fbtrain.recipes import _model
+    model = _model(r, data, 'cpu').train()
+    ts = TrainSet(data.x_train, data.y_train, r.augment, seed=r.seed, fill=data.fill)
+    opt = make_optimizer(trainable(model), r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
+    sched = make_scheduler(opt, r.warmup, r.horizon or r.epochs)
+    for _ in range(r.epochs):
+        x, y = ts.draw(lazy=True)
+        full_batch_gradient(model, x, y, r.batch_size, blocks=make_blocks(len(y), r.batch_size, drop_last=r.drop_last))
+        torch.nn.utils.clip_grad_norm_(trainable(model), r.clip)
         opt.step(); opt.zero_grad(set_to_none=True); sched.step()
 
 
-def learner(model, data, steps, bs, cbs=(), progress=False, keep_eval=False):
-    learn = Learner(model, data, FullBatch(bs), lr=LR, warmup=WARMUP, clip=CLIP, cbs=list(cbs), progress=progress)
-    if not keep_eval: learn.cbs = [c for c in learn.cbs if not isinstance(c, EvalCB)]
+def learner(r, data, cbs=(), progress=False, eval_cb='drop'):
+    "The recipe's Learner; `eval_cb`: 'drop' (no evaluation), 'keep' (the recipe's `EvalCB()`), or an `EvalCB` to use instead."
+    learn = build(r, device='cpu', progress=progress, data=data, cbs=list(cbs))
+    if eval_cb != 'keep':
+        i = next(i for i, c in enumerate(learn.cbs) if isinstance(c, EvalCB))
+        if eval_cb == 'drop': learn.cbs.pop(i)
+        else: learn.cbs[i] = eval_cb
     return learn
 
 
 def timed_callbacks(learn):
-    "Wrap every callback method of `learn` in a timer; return the dict of accumulated seconds per callback and event."
+    "Wrap every event method of `learn`'s callbacks in a timer; return {'Callback.event': [seconds, calls]}."
     acc = {}
     for cb in learn.cbs:
-        name = type(cb).__name__
-        for ev in EVENTS + ('train_round',):
+        for ev in EVENTS:
             f = getattr(cb, ev, None)
             if f is None: continue
-            key = f"{name}.{ev}"; acc[key] = [0., 0]
+            key = f"{type(cb).__name__}.{ev}"; acc[key] = [0., 0]
             def w(learn, f=f, key=key):
                 t = time.perf_counter(); f(learn); acc[key][0] += time.perf_counter() - t; acc[key][1] += 1
             setattr(cb, ev, w)
     return acc
 
 
+def timed_eval_epochs(cb):
+    "Record (epoch, seconds, test images) of every evaluation `cb` (an `EvalCB`) makes."
+    log, f = [], cb.after_epoch
+    def w(learn):
+        t = time.perf_counter(); f(learn); s = time.perf_counter() - t
+        if 'test_acc' in learn.rec: log.append(dict(epoch=learn.epoch, seconds=s, n=learn.rec.get('test_n', len(learn.data.y_test))))
+    cb.after_epoch = w
+    return log
+
+
+def variant_b(name, r, data, sink):
+    "One fit of `r.epochs` epochs with the callback of variant `name`; its seconds against the training seconds."
+    from fbtrain.stability import SharpnessCB
+    cb = dict(budget=lambda: EvalCB(), every=lambda: EvalCB(every=max(r.epochs//10, 1)),
+              n_during=lambda: EvalCB(n_during=1000), sharpness=lambda: SharpnessCB())[name]()
+    learn = learner(r, data, cbs=[cb] if name == 'sharpness' else [], eval_cb='drop' if name == 'sharpness' else cb)
+    evals = timed_eval_epochs(cb) if isinstance(cb, EvalCB) else None
+    acc = timed_callbacks(learn)
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink): learn.fit(r.epochs)
+    total = time.perf_counter() - t
+    cb_s = sum(s for k, (s, c) in acc.items() if k.startswith(type(cb).__name__ + '.'))
+    other_cbs = sum(s for k, (s, c) in acc.items() if not k.startswith(type(cb).__name__ + '.'))
+    train_s = total - cb_s
+    out = dict(variant=name, callback=repr(type(cb).__name__), epochs=r.epochs, fit_seconds=total, train_seconds=train_s,
+               callback_seconds=cb_s, other_callback_seconds=other_cbs, epoch_seconds=train_s/r.epochs,
+               per_event={k: v for k, v in acc.items()})
+    if evals is not None:
+        during = [e for e in evals if e['epoch'] < r.epochs]; final = [e for e in evals if e['epoch'] >= r.epochs]
+        out.update(evaluations=evals, n_during=len(during), during_seconds=sum(e['seconds'] for e in during),
+                   final_seconds=sum(e['seconds'] for e in final))
+    else:
+        out.update(measurements=[dict(epoch=m['epoch'], seconds=m['sharpness_seconds'], hvps=m['sharpness_hvps']) for m in cb.records],
+                   n_during=sum(1 for m in cb.records if m['epoch'] < r.epochs),
+                   during_seconds=sum(m['sharpness_seconds'] for m in cb.records if m['epoch'] < r.epochs),
+                   final_seconds=sum(m['sharpness_seconds'] for m in cb.records if m['epoch'] >= r.epochs))
+    out['share_during'] = out['during_seconds']/train_s
+    out['share_final'] = out['final_seconds']/train_s
+    out['share_total'] = cb_s/train_s
+    print(f"{name:10} fit {total:6.1f}s train {train_s:6.1f}s ({out['epoch_seconds']:.3f} s/epoch) {type(cb).__name__} {cb_s:6.1f}s: "
+          f"during {100*out['share_during']:.1f} % ({out['n_during']}×), final {100*out['share_final']:.1f} %", flush=True)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--n', type=int, default=640); p.add_argument('--steps', type=int, default=20)
-    p.add_argument('--repeats', type=int, default=3); p.add_argument('--block', type=int, default=32)
+    p.add_argument('--epochs-a', type=int, default=10); p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--epochs', type=int, default=60); p.add_argument('--variants', default='budget,every,sharpness')
     p.add_argument('--out', default=str(RESULTS))
     a = p.parse_args()
     t0 = time.time(); meta = machine(); set_threads(1); meta['threads'] = 1
-    data = get_data('cifar10', n_per_class=a.n//10)
-    meta.update(n=len(data.y_train), n_test=len(data.y_test), steps=a.steps, block=a.block, repeats=a.repeats)
-    torch.manual_seed(0); m0 = get_model('convnet')
-    tmp = Path(tempfile.mkdtemp())
-    sink = io.StringIO()
-    def run_learner(cbs_fn, progress):
-        learn = learner(copy.deepcopy(m0), data, a.steps, a.block, cbs_fn(), progress)
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink): learn.fit(a.steps)
-    fns = dict(bare=lambda: bare(copy.deepcopy(m0), data, a.steps, a.block),
-               learner=lambda: run_learner(lambda: [], False),
+    r0 = get_recipe(RECIPE)
+    data = get_data(r0.dataset, r0.n_per_class, None, r0.n_test, device='cpu')
+    meta.update(recipe=RECIPE, n=len(data.y_train), n_test=len(data.y_test), block=r0.batch_size, epochs_a=a.epochs_a,
+                repeats=a.repeats, epochs=a.epochs, model=r0.model)
+    tmp = Path(tempfile.mkdtemp()); sink = io.StringIO()
+    ra = recipe(a.epochs_a)
+    def run_learner(extra, progress):
+        learn = learner(ra, data, extra(), progress)
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink): learn.fit(ra.epochs)
+    fns = dict(bare=lambda: bare(ra, data), learner=lambda: run_learner(lambda: [], False),
                learner_cbs=lambda: run_learner(lambda: [JSONLogCB(tmp/'log.jsonl')], True))
-    bare(copy.deepcopy(m0), data, 2, a.block); run_learner(lambda: [], False)   # warm-up (oneDNN primitives, allocator)
+    bare(recipe(2), data); learner(recipe(2), data).fit(2)   # warm-up (oneDNN primitives, allocator)
     ts = interleaved(fns, a.repeats, warmup=0)
-    e2e = dict(seconds=ts, per_step={k: med(v)/a.steps for k, v in ts.items()},
+    e2e = dict(seconds=ts, per_epoch={k: med(v)/a.epochs_a for k, v in ts.items()},
                overhead={k: med(ts[k])/med(ts['bare']) - 1 for k in ('learner', 'learner_cbs')})
-    print('end to end', e2e['per_step'], e2e['overhead'], f'({time.time()-t0:.0f}s)', flush=True)
-    # B: every callback at its default interval, timed per event
-    sh = SharpnessCB()
-    learn = learner(copy.deepcopy(m0), data, a.steps, a.block, [JSONLogCB(tmp/'log2.jsonl'), sh], True, keep_eval=True)
-    acc = timed_callbacks(learn)
-    t = time.perf_counter()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink): learn.fit(a.steps)
-    total = time.perf_counter() - t
-    step_s = acc['FullBatch.train_round'][0]/acc['FullBatch.train_round'][1]
-    per_cb = {}
-    for k, (s, c) in acc.items():
-        cb = k.split('.')[0]
-        if cb == 'FullBatch' and k.endswith('train_round'): continue
-        d = per_cb.setdefault(cb, dict(seconds=0., calls={}))
-        d['seconds'] += s; d['calls'][k.split('.')[1]] = c
-    n_eval = acc['EvalCB.after_round'][1]
-    eval_s = sum(1 for r in learn.history if 'test_acc' in r)
-    sharp_meas = [r['sharpness_seconds'] for r in sh.records]
-    # cost per event: EvalCB's after_round runs every round but evaluates only at its interval
-    eval_each = per_cb['EvalCB']['seconds']/max(eval_s, 1)
-    sharp_each = med(sharp_meas)
-    shares = {}
-    for cb, d in per_cb.items():
-        if cb in ('EvalCB', 'SharpnessCB'): continue
-        shares[cb] = d['seconds']/a.steps/step_s
-    for R in (a.steps, 300):
-        shares[f'EvalCB@{R}'] = 10*eval_each/(R*step_s)        # default: 10 evaluations per run (+ the last)
-        shares[f'SharpnessCB@{R}'] = (sharp_each*(R//10 + 1))/(R*step_s)   # every 10 rounds + one before the run
-    per_event = dict(step_seconds=step_s, fit_seconds=total, per_callback=per_cb, evaluations=eval_s, eval_seconds_each=eval_each,
-                     sharpness_measurements=len(sharp_meas), sharpness_seconds_each=sharp_each,
-                     sharpness_hvps_each=med([r['sharpness_hvps'] for r in sh.records]), share_of_step=shares,
-                     every_for_3pct=dict(EvalCB=eval_each/(0.03*step_s), SharpnessCB=sharp_each/(0.03*step_s)))
-    print('per event', shares, f'({time.time()-t0:.0f}s)', flush=True)
-    res = dict(meta=finish(meta, t0), end_to_end=e2e, per_event=per_event)
+    print('A. end to end', {k: round(v, 4) for k, v in e2e['per_epoch'].items()}, {k: round(v, 4) for k, v in e2e['overhead'].items()},
+          f'({time.time()-t0:.0f}s)', flush=True)
+    rb = recipe(a.epochs)
+    b = [variant_b(v, rb, data, sink) for v in a.variants.split(',')]
+    print(f'({time.time()-t0:.0f}s)')
+    res = dict(meta=finish(meta, t0), end_to_end=e2e, defaults=b)
     write('callbacks', res, markdown(res), a.out)
 
 
 def pct(v): return f"{100*v:.1f} %"
 
 
+LABEL = dict(budget='`EvalCB()`: the default, time budget 3 %', every='`EvalCB(every={k})`: the old default, a tenth of the run',
+             n_during='`EvalCB(n_during=1000)`: budget 3 %, 1,000 test images before the last epoch',
+             sharpness='`SharpnessCB()` (fbtrain.stability): the default, time budget 5 %, 256-image probe')
+
+
 def markdown(res):
-    m, e, p = res['meta'], res['end_to_end'], res['per_event']
-    L = ['# Target 4 (Learner part): cost of the Learner and its callbacks per full-batch step', '', facts_line(m), '',
-         f"convnet, {m['n']} CIFAR-10 training images (blocks of {m['block']}, fresh augmentation each step), {m['n_test']} test images, "
-         f"1 thread, {m['steps']} rounds per run, {m['repeats']} interleaved repeats.", '',
-         '## A. End to end: Learner vs the bare loop', '']
-    L += table(['variant', 'seconds per step (median)', 'overhead vs bare'],
-               [['bare loop (draw, full_batch_gradient, clip, step, schedule)', f"{e['per_step']['bare']:.4f}", '-'],
-                ['Learner: FullBatch + GradClipCB', f"{e['per_step']['learner']:.4f}", f"**{pct(e['overhead']['learner'])}**"],
-                ['Learner + ProgressCB + JSONLogCB', f"{e['per_step']['learner_cbs']:.4f}", f"**{pct(e['overhead']['learner_cbs'])}**"]])
-    L += ['', '## B. Each callback at its default interval (timed inside one `fit`)', '',
-          f"Step (FullBatch.train_round): {p['step_seconds']:.3f} s. One test evaluation (10,000 images): {p['eval_seconds_each']:.2f} s. "
-          f"One sharpness measurement (SharpnessCB default: {p['sharpness_hvps_each']} HVPs): {p['sharpness_seconds_each']:.2f} s.", '']
+    m, e, B = res['meta'], res['end_to_end'], res['defaults']
+    L = ['# Target 4 (Learner part): cost of the Learner, its callbacks and evaluation', '', facts_line(m), '',
+         f"Recipe `{m['recipe']}` built by `fbtrain.recipes.build(..., device='cpu')`: {m['model']} (channels_last), {m['n']} CIFAR-10 "
+         f"training images (blocks of {m['block']}, fresh crops and flips every epoch, applied block by block), {m['n_test']} test images, "
+         "lr 0.4, clip 0.25, warmup (a tenth of the epochs) + cosine, 1 thread.", '',
+         f"## A. End to end: Learner vs the bare loop ({m['epochs_a']} epochs per run, {m['repeats']} interleaved repeats, medians)", '']
+    L += table(['variant', 'seconds per epoch (median)', 'overhead vs bare'],
+               [['bare loop (draw(lazy=True), full_batch_gradient, clip, step, schedule)', f"{e['per_epoch']['bare']:.4f}", '-'],
+                ['Learner: FullBatch + Augment + Schedule + Clip', f"{e['per_epoch']['learner']:.4f}", f"**{pct(e['overhead']['learner'])}**"],
+                ['Learner + ProgressCB + JSONLogCB', f"{e['per_epoch']['learner_cbs']:.4f}", f"**{pct(e['overhead']['learner_cbs'])}**"]])
+    L += ['', f"## B. Evaluation and sharpness at their defaults (one `fit({m['epochs']})` each, callback timed inside it)", '',
+          "Share = the callback's seconds ÷ the training seconds of the same fit (the fit's time less the callback's). "
+          "\"During\": evaluations/measurements before the last epoch; \"final\": the one after the last epoch "
+          "(`EvalCB`: always, on all test images).", '']
     rows = []
-    for cb, d in p['per_callback'].items():
-        calls = ', '.join(f"{k} ×{v}" for k, v in d['calls'].items())
-        rows.append([cb, calls, f"{d['seconds']:.3f}", f"{1e3*d['seconds']/m['steps']:.2f}"])
-    L += table(['callback', 'events', 'seconds in this fit', 'ms per round'], rows)
-    L += ['', '| callback | share of step time | ≤ 3 %? |', '|---|---|---|']
-    for k, v in p['share_of_step'].items():
-        label = k.replace('@', f' at default interval, run of ') + (' rounds' if '@' in k else ' (every round)')
-        L.append(f"| {label} | {pct(v)} | {'yes' if v <= 0.03 else '**no**'} |")
-    L += ['', f"Interval that would bring a callback to 3 % of step time here: EvalCB every {p['every_for_3pct']['EvalCB']:.0f} rounds, "
-          f"SharpnessCB every {p['every_for_3pct']['SharpnessCB']:.0f} rounds."]
+    for v in B:
+        each = [x['seconds'] for x in v.get('evaluations', v.get('measurements', []))]
+        when = ', '.join(str(x['epoch']) for x in v.get('evaluations', v.get('measurements', [])))
+        rows.append([LABEL[v['variant']].format(k=max(m['epochs']//10, 1)), f"{v['epoch_seconds']:.3f}", when,
+                     f"{med(each):.2f}" if each else '-', f"**{pct(v['share_during'])}**", pct(v['share_final']), pct(v['share_total']),
+                     'yes' if v['share_during'] <= 0.03 else '**no**'])
+    L += table(['callback', 's per training epoch', 'at epochs', 's each (median)', 'share during', 'share final',
+                'share total', 'during ≤ 3 %?'], rows)
+    L += ['', 'Other callbacks of the same fits (Augment, Schedule, Clip), all events: ' +
+          ', '.join(f"{v['variant']} {1e3*v['other_callback_seconds']/v['epochs']:.2f} ms/epoch" for v in B) + '.']
     return '\n'.join(L) + '\n'
 
 

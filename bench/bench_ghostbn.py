@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from fbtrain.models import get_model, ghost_bn, GhostBatchNorm2d
+from fbtrain.models import get_model
+from fbtrain.ghostbn import ghost_bn, GhostBatchNorm2d
 
 CL = torch.channels_last
 # model: (blocks per call, repeats cap); resnet18 runs ~20 images/s per core, so it gets 2 blocks and 3 repeats

@@ -1,6 +1,8 @@
-"""Top Hessian eigenvalue: fbtrain's `top_eigenvalue` (Lanczos, graph re-use) against PyHessian's power iteration.
+"""Top Hessian eigenvalue: fbtrain's `top_eigenvalue` (Lanczos, graph re-use) against PyHessian's power iteration,
+and what `SharpnessCB()` costs a training run.
 
-Usage: python bench/bench_sharpness.py [--n 512] [--repeats 3] [--threads 1] [--ref-k 30] [--ph-iters 30] [--out bench/results]
+Usage: python bench/bench_sharpness.py [--n 512] [--repeats 3] [--threads 1] [--ref-k 30] [--ph-iters 30]
+                                       [--overhead-epochs 100] [--overhead-repeats 3] [--out bench/results]
 
 PyHessian is not a dependency of fbtrain; install it for this benchmark only: `pip install --no-deps pyhessian`
 (PyPI 0.1; `--no-deps` keeps pip away from your torch). Without it only fbtrain runs, and the table says so.
@@ -17,8 +19,15 @@ so one run gives both "what the method returns with its own stopping rule" and "
 within X of the truth" (oracle stopping, the same for both methods). fbtrain: `top_eigenvalue(k=20)`; its
 `tol=1e-3` rule (stop once the Ritz residual <= 1e-3·λ) is read off the same run. PyHessian: `eigenvalues(maxIter=ph_iters,
 tol=0)`; its default rule (relative change of the estimate < 1e-3) and a tighter 1e-4 are read off the same run
-(the iterates do not depend on the rule). Reference: fbtrain Lanczos with `ref_k` steps from another start.
-Medians over repeats (different random starts, interleaved).
+(the iterates do not depend on the rule). fbtrain's `change_tol=1e-3` rule (the same rule as PyHessian's: stop once
+the estimate changed by < 1e-3 relative in one step; `SharpnessCB`'s default) is read off the same run too.
+Reference: fbtrain Lanczos with `ref_k` steps from another start. Medians over repeats (different random starts,
+interleaved).
+
+Overhead: the CPU mini ladder's full-batch setting (convnet, the first 64 CIFAR-10 training images of each class = 640,
+`FullBatch(32)`, lr 0.1, 5 warmup epochs of a cosine schedule, random crops and flips, `--overhead-epochs` epochs),
+trained with and without `SharpnessCB()` at its defaults, interleaved, fresh model each time; the ratio of wall times
+per repeat, and its median.
 """
 import argparse, copy, datetime, importlib, json, os, platform, statistics, time, warnings
 from pathlib import Path
@@ -27,8 +36,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fbtrain.data import get_data, set_threads
 from fbtrain.gradient import full_batch_gradient, frozen_bn_stats
-from fbtrain.models import get_model, ghost_bn
-from fbtrain.sharpness import top_eigenvalue, HessianOperator
+from fbtrain.models import get_model
+from fbtrain.ghostbn import ghost_bn
+from fbtrain.hessian import top_eigenvalue, HessianOperator
+from fbtrain.stability import SharpnessCB
+from fbtrain.learner import Learner, FullBatch, Augment, Schedule
 
 try:
     import pyhessian
@@ -76,6 +88,12 @@ def fbtrain_run(model, x, y, seed, k=20):
     return dict(est=r.history, res=r.residuals, t=ts, seconds=r.seconds)
 
 
+def fbtrain_change_stop(run, tol):
+    "Index of the HVP at which `lanczos(change_tol=tol)` stops (the same test as its code, on the same history)."
+    e = run['est']
+    return next((i for i in range(1, len(e)) if abs(e[i] - e[i-1]) <= tol*abs(e[i])), len(e) - 1)
+
+
 def own_rule_stop(run, rule, tol):
     "Index of the HVP at which the method's own stopping rule would stop (last one if never)."
     e = run['est']
@@ -119,7 +137,8 @@ def bench_state(state, model, x, y, a):
             py.append(pyhessian_run(twin, x, y, s, a.ph_iters))
             print(f"{state} repeat {s} pyhessian: λ={py[-1]['est'][-1]:.5f} {py[-1]['t'][-1]:.1f}s", flush=True)
     rows = [dict(method='fbtrain Lanczos k=20', **summarize(fb, lam, lambda r: len(r['est']) - 1)),
-            dict(method='fbtrain Lanczos, stop at residual 1e-3·λ', **summarize(fb, lam, lambda r: own_rule_stop(r, 'residual', 1e-3)))]
+            dict(method='fbtrain Lanczos, stop at residual 1e-3·λ', **summarize(fb, lam, lambda r: own_rule_stop(r, 'residual', 1e-3))),
+            dict(method='fbtrain Lanczos, change < 1e-3 (SharpnessCB default)', **summarize(fb, lam, lambda r: fbtrain_change_stop(r, 1e-3)))]
     if ph is not None:
         rows += [dict(method='PyHessian, default rule (change < 1e-3)', **summarize(py, lam, lambda r: own_rule_stop(r, 'change', 1e-3))),
                  dict(method='PyHessian, rule change < 1e-4', **summarize(py, lam, lambda r: own_rule_stop(r, 'change', 1e-4))),
@@ -154,7 +173,9 @@ def render(res:dict)->str:
                      + ' / '.join(f(r[f'hvps_to_{t:g}'], 'g') for t in TARGETS) + ' | '
                      + ' / '.join(f(r[f'seconds_to_{t:g}'], '.1f') for t in TARGETS) + ' |')
         if res['pyhessian'] != 'not installed':
-            fb, py = st['rows'][0], st['rows'][4]
+            by = {r['method']: r for r in st['rows']}
+            fb, py = by['fbtrain Lanczos k=20'], by[f"PyHessian, {res['ph_iters']} iterations"]
+            fc, pd = by['fbtrain Lanczos, change < 1e-3 (SharpnessCB default)'], by['PyHessian, default rule (change < 1e-3)']
             def ratio(t):
                 a_, b_ = py[f'seconds_to_{t:g}'], fb[f'seconds_to_{t:g}']
                 if b_ is None: return None, '-'
@@ -164,8 +185,23 @@ def render(res:dict)->str:
             st['speedup_at_equal_accuracy'] = {f'{t:g}': r[1] for t, r in zip(TARGETS, rs)}
             L += ["", "**PyHessian seconds ÷ fbtrain seconds to reach 1e-2 / 1e-3 / 1e-4: " + ' / '.join(r[1] for r in rs)
                   + f"** ('> x': PyHessian had not got there after {res['ph_iters']} HVPs in every repeat; x uses its {res['ph_iters']}-HVP time)."]
+            st['speedup_own_rule_1e-3'] = pd['seconds']/fc['seconds']
+            L += ["", f"**Both stopping by the same rule at tolerance 1e-3 (change < 1e-3): PyHessian seconds ÷ fbtrain seconds = "
+                  f"{pd['seconds']/fc['seconds']:.2f}** ({pd['hvps']:g} vs {fc['hvps']:g} HVPs; median error {pd['rel_err']:.1e} vs {fc['rel_err']:.1e})."]
         L.append("")
     if res['pyhessian'] == 'not installed': L += ["PyHessian is not installed (`pip install --no-deps pyhessian`); only fbtrain ran."]
+    if res.get('overhead'):
+        o = res['overhead']
+        L += ["## SharpnessCB() overhead in the mini ladder's full-batch setting", "",
+              f"convnet, 640 CIFAR-10 images, `FullBatch(32)`, lr 0.1, warmup 5, cosine, `Augment('random')`, {o['epochs']} epochs; "
+              f"`SharpnessCB()` = {o['cb']}. Interleaved, {len(o['ratio'])} repeats.", "",
+              "| repeat | seconds without | seconds with | ratio | measurements (epochs) | HVPs each | seconds each |", "|---|---|---|---|---|---|---|"]
+        for i, (a, b, r, m) in enumerate(zip(o['without'], o['with'], o['ratio'], o['measurements'])):
+            eps_ = ', '.join(str(x['epoch']) for x in m); hv = ', '.join(str(x['sharpness_hvps']) for x in m)
+            sec = ', '.join(f"{x['sharpness_seconds']:.1f}" for x in m)
+            L.append(f"| {i} | {a:.1f} | {b:.1f} | {r:.3f} | {len(m)} ({eps_}) | {hv} | {sec} |")
+        L += ["", f"**Median ratio time-with ÷ time-without: {statistics.median(o['ratio']):.3f}** (target ≤ 1.10). "
+              f"One epoch takes {statistics.median(o['without'])/o['epochs']:.2f} s; one HVP on the 256-image probe about as long as an epoch.", ""]
     L += ["## Reading the table", "",
           "* \"HVPs\", \"seconds\", \"rel. error\": what each method returns when it stops by its own rule (or after a fixed number of HVPs).",
           "* \"to 1e-2 / 1e-3 / 1e-4\": oracle stopping, the first HVP whose estimate is that close to the reference: equal accuracy for both libraries.",
@@ -174,12 +210,36 @@ def render(res:dict)->str:
     return '\n'.join(L) + '\n'
 
 
+def overhead_run(d, epochs, with_cb):
+    "Wall seconds of one mini-ladder full-batch run (fresh convnet), with or without `SharpnessCB()`; and its records."
+    torch.manual_seed(0)
+    cbs = [Augment('random'), Schedule(warmup=5)] + ([SharpnessCB()] if with_cb else [])
+    learn = Learner(get_model('convnet'), d, FullBatch(32), lr=0.1, cbs=cbs)
+    t = time.perf_counter(); learn.fit(epochs); s = time.perf_counter() - t
+    return s, (cbs[-1].records if with_cb else None)
+
+
+def overhead(a)->dict:
+    "Ratio of wall times with and without `SharpnessCB()` at its defaults, interleaved repeats."
+    d = get_data('cifar10', n_per_class=64, n_test=10)
+    cb = SharpnessCB(); out = dict(epochs=a.overhead_epochs, without=[], ratio=[], measurements=[],
+                                   cb=f"every={cb.every}, budget={cb.budget}, probe={cb.probe}, k={cb.k}, tol={cb.tol}, warm-started", **{'with': []})
+    for i in range(a.overhead_repeats):
+        s0, _ = overhead_run(d, a.overhead_epochs, False); s1, recs = overhead_run(d, a.overhead_epochs, True)
+        out['without'].append(s0); out['with'].append(s1); out['ratio'].append(s1/s0)
+        out['measurements'].append([{k: r[k] for k in ('epoch', 'step', 'sharpness', 'sharpness_hvps', 'sharpness_seconds')} for r in recs])
+        print(f"overhead repeat {i}: {s0:.1f}s without, {s1:.1f}s with ({len(recs)} measurements): ratio {s1/s0:.3f}", flush=True)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--n', type=int, default=512); ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--threads', type=int, default=1); ap.add_argument('--pretrain', type=int, default=20)
     ap.add_argument('--ref-k', type=int, default=30, help='Lanczos steps of the reference')
     ap.add_argument('--ph-iters', type=int, default=30, help='PyHessian power iterations per run')
+    ap.add_argument('--overhead-epochs', type=int, default=100, help='epochs of each overhead run (the mini ladder: 100 or 300)')
+    ap.add_argument('--overhead-repeats', type=int, default=3, help='pairs of overhead runs; 0: skip')
     ap.add_argument('--out', default=str(Path(__file__).parent/'results'))
     ap.add_argument('--render-only', action='store_true', help='rewrite sharpness.md from an existing sharpness.json')
     a = ap.parse_args()
@@ -196,13 +256,14 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     for _ in range(a.pretrain): full_batch_gradient(model, x, y, 128); opt.step(); opt.zero_grad(set_to_none=True)
     states.append(bench_state(f'after {a.pretrain} GD steps', model, x, y, a))
+    ov = overhead(a) if a.overhead_repeats else None
     res = dict(date=datetime.datetime.now().isoformat(timespec='seconds'), torch=torch.__version__,
                pyhessian='0.1' if ph is not None else 'not installed', python=platform.python_version(),
                machine=platform.machine(), cpu_count=os.cpu_count(), usable_cores=len(os.sched_getaffinity(0)),
                threads=torch.get_num_threads(), loadavg_before=load0, loadavg_after=os.getloadavg(), model='convnet',
                params=sum(p.numel() for p in model.parameters()), n=a.n, block_size=128, loss='cross_entropy',
                bn_mode='train, statistics per block of 128', repeats=a.repeats, ref_k=a.ref_k, ph_iters=a.ph_iters,
-               wall_s=time.perf_counter() - t0, states=states)
+               wall_s=time.perf_counter() - t0, states=states, overhead=ov)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     md = render(res)    # also adds the speed-ups to `res`
     (out/'sharpness.json').write_text(json.dumps(res, indent=1)); (out/'sharpness.md').write_text(md)

@@ -9,8 +9,8 @@ __all__ = ['cmd_data', 'cmd_recipes', 'cmd_run', 'cmd_compare', 'parser', 'run_c
 import argparse, sys, time
 from pathlib import Path
 from .data import data_summary, DataError, set_threads
-from .recipes import get_recipe, list_recipes, override, run_recipe, MINI
-from .ladder import run_ladder, write_ladder
+from .recipes import get_recipe, list_recipes, override, run_recipe, LADDERS
+from .ladder import run_ladder, write_ladder, write_study
 from .distributed import init_distributed, is_main
 
 # %% ../nbs/20_cli.ipynb #c005
@@ -35,28 +35,30 @@ def cmd_run(args):
     if not is_main(): return s
     if s['status'] == 'diverged': sys.exit(f"fbtrain: error: run diverged: {s['message']} (summary in {out})")
     if s['status'] == 'stopped':
-        print(f"fbtrain: stopped at step {s['steps']} of {s['steps_planned']}; checkpoint saved. Continue with: "
+        print(f"fbtrain: stopped at epoch {s['epochs']} of {s['epochs_planned']}; checkpoint saved. Continue with: "
               f"fbtrain run {args.recipe} --out {out} --resume", file=sys.stderr)
         sys.exit(130)
     print(f"{r.name} seed {r.seed}: test_acc {100*s['test_acc']:.2f} % train_acc {100*s['train_acc']:.2f} % "
-          f"({s['steps']} {'epochs' if r.mode == 'sgd' else 'steps'}, {s['wall_s']:.1f} s) -> {out}")
+          f"({s['epochs']} epochs, {s['steps']} steps, {s['wall_s']:.1f} s) -> {out}")
     return s
 
 # %% ../nbs/20_cli.ipynb #c009
 def cmd_compare(args):
     "Run recipes × seeds into `--out` and write the ladder table and plots."
-    t0, names = time.time(), args.recipes or list(MINI)
+    t0, names = time.time(), args.recipes or list(LADDERS[args.ladder])
     sets = (args.set or []) + ([f'n_per_class={args.n_per_class}'] if args.n_per_class else [])
-    run_ladder(names, args.seeds, args.out, sets, log=None if args.quiet else print, data_dir=args.data_dir, device=args.device)
+    run_ladder(names, args.seeds, args.out, sets, log=print, data_dir=args.data_dir, device=args.device, quiet=args.quiet)
     res = write_ladder(args.out, names, wall_s=round(time.time() - t0, 1))
     print((Path(args.out)/'ladder.md').read_text())
+    if args.ladder == 'study2560' and not args.recipes and not sets:   # the study's intervals and mechanism
+        write_study(args.out, names); print((Path(args.out)/'study.md').read_text())
     return res
 
 # %% ../nbs/20_cli.ipynb #c010
 def _run_options(p, every=10):
     p.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a recipe key (repeatable), e.g. --set lr=0.4')
     p.add_argument('--data-dir', default=None, help='CIFAR-10 folder (else FBTRAIN_DATA, cache, download)')
-    p.add_argument('--device', default='cpu', help="torch device, e.g. cpu or cuda")
+    p.add_argument('--device', default='auto', help="'auto' (CUDA, then MPS, then CPU; FBTRAIN_DEVICE overrides), cpu, cuda, cuda:1, mps")
     p.add_argument('--quiet', action='store_true', help='no progress bars')
 
 def parser()->argparse.ArgumentParser:
@@ -78,10 +80,11 @@ def parser()->argparse.ArgumentParser:
     r.add_argument('--seed', type=int, default=None, help='seed (default: the recipe\'s, 0)')
     r.add_argument('--resume', action='store_true', help='continue the checkpoint in --out')
     r.add_argument('--overwrite', action='store_true', help='move an existing --out aside (to OUT.replaced-<time>) and start again')
-    r.add_argument('--every', type=int, default=10, help='checkpoint every N steps/epochs (default 10)')
+    r.add_argument('--every', type=int, default=10, help='checkpoint every N epochs (default 10)')
     r.set_defaults(func=cmd_run)
     c = sub.add_parser('compare', help='run a ladder of recipes over seeds and tabulate it')
-    c.add_argument('--recipes', nargs='+', default=None, help='recipe names (default: the mini-ladder)')
+    c.add_argument('--ladder', default='mini', choices=list(LADDERS), help='a named ladder (default mini)')
+    c.add_argument('--recipes', nargs='+', default=None, help='recipe names (instead of --ladder)')
     c.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     c.add_argument('--out', default='runs/compare', help='ladder folder (default runs/compare)')
     c.add_argument('--n-per-class', type=int, default=None, help='override n_per_class of every recipe')

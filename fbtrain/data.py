@@ -5,15 +5,16 @@
 # %% auto #0
 __all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'CIFAR_CLASSES', 'SPLITS', 'AUGMENT_MODES', 'DATASETS', 'set_threads', 'DataError',
            'check_split', 'check_images', 'read_npz_folder', 'read_torchvision_folder', 'cache_dir', 'load_cifar10',
-           'load_digits', 'balanced_subset', 'normalize', 'black', 'random_crop_flip', 'TrainSet', 'make_blocks',
-           'Data', 'get_data', 'data_summary']
+           'load_digits', 'balanced_subset', 'normalize', 'black', 'draw_crops', 'apply_crops', 'random_crop_flip',
+           'Crops', 'TrainSet', 'make_blocks', 'Data', 'get_data', 'data_summary']
 
 # %% ../nbs/00_data.ipynb #c002
-import os, pickle
+import os, pickle, shutil
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
+from .device import resolve_device
 
 # %% ../nbs/00_data.ipynb #c005
 def set_threads(n:int|None=None, # threads for torch; `None` reads `FBTRAIN_THREADS` and else leaves torch's default
@@ -104,15 +105,28 @@ def _read_any(path:Path, split:str):
     if _tv_root(path).is_dir(): return read_torchvision_folder(path, split)
 
 # %% ../nbs/00_data.ipynb #c017
+def _remove_created(root:Path, # the cache folder the download wrote into
+                    top:Path|None, # the highest folder the download created (None: `root` was there before)
+                    before:set, # the entries of `root` before the download
+                   ):
+    "Remove what a failed download created, and nothing that was there before."
+    if top is not None: shutil.rmtree(top, ignore_errors=True); return
+    for p in set(root.iterdir()) - before: shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
 def _download(split:str):
-    "Fetch CIFAR-10 with torchvision into the cache and store it there as npz."
+    "Fetch CIFAR-10 with torchvision into the cache and store it there as npz; a failure leaves the disk as it was."
     import torchvision
-    root = cache_dir(); root.mkdir(parents=True, exist_ok=True)
-    torchvision.datasets.CIFAR10(str(root), train=True, download=True)
-    for s in SPLITS:
-        x, y = read_torchvision_folder(root, s)
-        np.savez(root/f'{s}.npz', images=x, labels=y)
-    return read_npz_folder(root, split)
+    root = cache_dir()
+    top = next((p for p in reversed([root, *root.parents]) if not p.exists()), None)
+    before = set(root.iterdir()) if top is None else set()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        torchvision.datasets.CIFAR10(str(root), train=True, download=True)
+        for s in SPLITS:
+            x, y = read_torchvision_folder(root, s)
+            np.savez(root/f'{s}.npz', images=x, labels=y)
+        return read_npz_folder(root, split)
+    except BaseException: _remove_created(root, top, before); raise
 
 # %% ../nbs/00_data.ipynb #c018
 _CACHE = {}
@@ -139,7 +153,8 @@ def load_cifar10(split:str='train', # 'train' (50,000 images) or 'test' (10,000)
         except Exception as e: err = f"download failed ({type(e).__name__}: {e})"
     else: err = "download=False"
     raise DataError(f"CIFAR-10 {split} not found; looked in: {', '.join(map(str, places))}; {err}. "
-                    "Provide it with load_cifar10(data_dir=...), FBTRAIN_DATA=/path/to/folder, or internet access for torchvision.")
+                    "Provide it with the command line's --data-dir /path/to/folder, the environment variable "
+                    "FBTRAIN_DATA=/path/to/folder, or internet access for torchvision's download.")
 
 def _to_tensors(x, y): return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y.copy())
 
@@ -184,26 +199,56 @@ def black(mean=CIFAR_MEAN, std=CIFAR_STD)->tuple:
     return tuple(-m/s for m, s in zip(mean, std))
 
 # %% ../nbs/00_data.ipynb #c031
-def random_crop_flip(x:torch.Tensor, # images (N,C,H,W), any float dtype, on any device
-                     generator:torch.Generator, # source of the random offsets and flips
-                     padding:int=4, # pixels of padding on every side
-                     fill=None, # per-channel padding value (`black()` for normalised CIFAR); `None` is 0
-                    )->torch.Tensor:
-    "Every image randomly cropped back to its size from a `padding`-padded copy, then flipped with probability 1/2."
+def draw_crops(n:int, # number of images
+               generator:torch.Generator, # source of the random offsets and flips
+               padding:int=4, # pixels of padding on every side
+               device=None, # where the offsets go (the images' device)
+              )->tuple:
+    "Per-image crop offsets `(oy, ox)` in `[0, 2·padding]` and flips (probability 1/2), drawn in that order."
+    dev = generator.device
+    oy = torch.randint(0, 2*padding+1, (n,), generator=generator, device=dev).to(device)
+    ox = torch.randint(0, 2*padding+1, (n,), generator=generator, device=dev).to(device)
+    flip = (torch.rand(n, generator=generator, device=dev) < 0.5).to(device)
+    return oy, ox, flip
+
+def apply_crops(x:torch.Tensor, # images (N,C,H,W), any float dtype, on any device
+                oy:torch.Tensor, ox:torch.Tensor, flip:torch.Tensor, # from `draw_crops`, one per image
+                padding:int=4, # pixels of padding on every side
+                fill=None, # per-channel padding value (`black()` for normalised CIFAR); `None` is 0
+               )->torch.Tensor:
+    "Every image cropped back to its size at its offset from a `padding`-padded copy, then flipped where `flip` says."
     n, c, h, w = x.shape
     p = torch.nn.functional.pad(x, (padding,)*4)
     if fill is not None:
         f = torch.as_tensor(fill, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
         border = torch.ones(1, 1, h, w, dtype=x.dtype, device=x.device)
         p = p + f*(1 - torch.nn.functional.pad(border, (padding,)*4))
-    dev = generator.device
-    oy = torch.randint(0, 2*padding+1, (n,), generator=generator, device=dev).to(x.device)
-    ox = torch.randint(0, 2*padding+1, (n,), generator=generator, device=dev).to(x.device)
-    flip = (torch.rand(n, generator=generator, device=dev) < 0.5).to(x.device)
     ar_h, ar_w = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
     rows = (oy[:, None] + ar_h)[:, None, :, None]
     cols = (ox[:, None] + torch.where(flip[:, None], ar_w.flip(0), ar_w))[:, None, None, :]
     return p[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
+
+def random_crop_flip(x:torch.Tensor, # images (N,C,H,W), any float dtype, on any device
+                     generator:torch.Generator, # source of the random offsets and flips
+                     padding:int=4, # pixels of padding on every side
+                     fill=None, # per-channel padding value (`black()` for normalised CIFAR); `None` is 0
+                    )->torch.Tensor:
+    "Every image randomly cropped back to its size from a `padding`-padded copy, then flipped with probability 1/2."
+    return apply_crops(x, *draw_crops(len(x), generator, padding, x.device), padding, fill)
+
+# %% ../nbs/00_data.ipynb #c033b
+class Crops:
+    "An epoch's crops and flips of `x`, drawn up front and applied to the rows a block indexes."
+    def __init__(self, x:torch.Tensor, # images (N,C,H,W)
+                 generator:torch.Generator, padding:int=4, fill=None):
+        self.x, self.padding, self.fill = x, padding, fill
+        self.oy, self.ox, self.flip = draw_crops(len(x), generator, padding, x.device)
+    def __len__(self): return len(self.x)
+    def __getitem__(self, idx)->torch.Tensor: return apply_crops(self.x[idx], self.oy[idx], self.ox[idx], self.flip[idx], self.padding, self.fill)
+    @property
+    def shape(self): return self.x.shape
+    @property
+    def device(self): return self.x.device
 
 # %% ../nbs/00_data.ipynb #c035
 AUGMENT_MODES = ('random', 'none', 'fixed')
@@ -230,9 +275,11 @@ class TrainSet:
         self.x, self.y = x, y
 
     def __len__(self): return len(self.y)
-    def draw(self):
-        "Images and labels for one step: freshly augmented for 'random', the stored tensors otherwise."
-        return (random_crop_flip(self.x, self.gen, fill=self.fill) if self.augment == 'random' else self.x), self.y
+    def draw(self, lazy:bool=False, # 'random': `Crops` applied block by block on indexing, instead of a tensor
+            ):
+        "Images and labels for one epoch: freshly augmented for 'random', the stored tensors otherwise."
+        if self.augment != 'random': return self.x, self.y
+        return (Crops(self.x, self.gen, fill=self.fill) if lazy else random_crop_flip(self.x, self.gen, fill=self.fill)), self.y
 
 # %% ../nbs/00_data.ipynb #c038
 def make_blocks(n:int, # number of examples
@@ -265,7 +312,8 @@ def get_data(name:str='cifar10', # 'cifar10' or 'digits'
              subset_seed:int|None=None, # `None`: the first `n_per_class` of each class; else a seeded draw
              n_test:int|None=None, # keep only the first `n_test` test examples
              data_dir=None, # CIFAR-10 folder (see `load_cifar10`)
-             device='cpu'):
+             device='auto', # 'auto' (CUDA, then MPS, then CPU; `FBTRAIN_DEVICE` overrides), 'cpu', 'cuda', ... (see `resolve_device`)
+            ):
     "Normalised training (optionally a balanced subset) and test tensors of data set `name` on `device`."
     if name not in DATASETS: raise DataError(f"unknown data set {name!r}; allowed: {', '.join(DATASETS)}")
     if name == 'cifar10':
@@ -274,7 +322,7 @@ def get_data(name:str='cifar10', # 'cifar10' or 'digits'
     else: (xtr, ytr), (xte, yte), prep, fill = load_digits('train'), load_digits('test'), (lambda x: x), None
     if n_per_class is not None: idx = balanced_subset(ytr, n_per_class, subset_seed); xtr, ytr = xtr[idx], ytr[idx]
     if n_test is not None: xte, yte = xte[:n_test], yte[:n_test]
-    dev = torch.device(device)
+    dev = resolve_device(device)   # all of the data stays on the training device; augmentation runs there
     return Data(name, prep(xtr).to(dev), ytr.to(dev), prep(xte).to(dev), yte.to(dev), 10, fill)
 
 # %% ../nbs/00_data.ipynb #c045

@@ -9,6 +9,8 @@ __all__ = ['init_distributed', 'is_main']
 import os
 import torch
 import torch.distributed as dist
+from .gradient import is_main
+_all_ = ['is_main']
 
 # %% ../nbs/07_distributed.ipynb #c005
 def init_distributed(backend:str|None=None, # 'gloo' or 'nccl'; default: nccl with CUDA, else gloo
@@ -21,7 +23,3 @@ def init_distributed(backend:str|None=None, # 'gloo' or 'nccl'; default: nccl wi
         dist.init_process_group(backend)
         if backend == 'nccl': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     return dist.get_rank(), dist.get_world_size()
-
-def is_main()->bool:
-    "True in the process that writes files and prints (rank 0, or a single process)."
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0

@@ -4,18 +4,22 @@
 
 # %% auto #0
 __all__ = ['ROW_KEYS', 'run_dir', 'run_ladder', 'ladder_table', 'bar_checks', 'collect', 'ladder_markdown', 'ladder_figure',
-           'write_ladder']
+           'write_ladder', 'paired_interval', 'run_recipe_of', 'run_mechanism', 'study_conclusion', 'write_study',
+           'study_markdown', 'study_figure']
 
 # %% ../nbs/11_ladder.ipynb #c002
-import json, statistics, time
+import json, math, statistics, time
 from pathlib import Path
 import torch
-from .recipes import MINI, Recipe, get_recipe, override, run_recipe, check_out, RunFolderError
+from .recipes import MINI, LADDERS, Recipe, get_recipe, override, run_recipe, check_out, RunFolderError, build, as_config
+from .data import get_data
+from .regularizer import block_grad_sq
+from .hessian import top_eigenvalue
 
 # %% ../nbs/11_ladder.ipynb #c005
 def run_dir(out, name:str, seed:int)->Path:
-    "The folder of recipe `name`, seed `seed` inside ladder folder `out`."
-    return Path(out)/name/f'seed{seed}'
+    "The folder of recipe `name`, seed `seed` inside ladder folder `out`: `out/<name after its family>/seed<k>`."
+    return Path(out)/name.split('/')[-1]/f'seed{seed}'
 
 def _state(d:Path, r:Recipe)->str:
     "'finished' (reuse), 'resume', or 'new' for the run of `r` in folder `d`."
@@ -30,11 +34,13 @@ def run_ladder(recipes:list=MINI, # recipe names (rungs)
                seeds:list=(0, 1, 2),
                out='runs/compare', # ladder folder
                sets:list=(), # 'key=value' overrides applied to every recipe
-               log=print, # progress messages; `None`: silent
-               **kw, # passed on to `run_recipe` (data_dir, device, quiet, every)
+               log=print, # one line per run; `None`: silent
+               **kw, # passed on to `run_recipe` (data_dir, device, quiet, every); `quiet=False` shows each run's progress bar
               )->list:
     "Run every recipe for every seed into `out/<recipe>/seed<k>/` (reusing finished runs); return their summaries."
     rs = [override(get_recipe(n), sets) for n in recipes]          # every name and setting checked before anything runs
+    short = [n.split('/')[-1] for n in recipes]
+    if len(set(short)) < len(short): raise ValueError(f"recipes {', '.join(recipes)} share a folder name in {out}; run each family into its own --out")
     log = log or (lambda *a: None)
     kw.setdefault('quiet', True)
     res = []
@@ -43,6 +49,7 @@ def run_ladder(recipes:list=MINI, # recipe names (rungs)
             r = override(r, [f'seed={seed}']); d = run_dir(out, r.name, seed); st = _state(d, r)
             if st == 'finished': s = json.loads((d/'summary.json').read_text()); log(f"{r.name} seed {seed}: finished before, reused")
             else:
+                if not kw['quiet']: log(f"{r.name} seed {seed}: {'resuming' if st == 'resume' else 'running'} {r.epochs} epochs into {d}")
                 s = run_recipe(r, d, resume=st == 'resume', **kw)
                 log(f"{r.name} seed {seed}: {s['status']} test_acc {100*s['test_acc']:.2f} train_acc {100*s['train_acc']:.2f} ({s['wall_s']:.0f} s)")
             res.append(s)
@@ -78,7 +85,7 @@ def bar_checks(table:list, gap:float=3., tol:float=1.)->list:
     return res
 
 # %% ../nbs/11_ladder.ipynb #c012
-ROW_KEYS = ('recipe', 'seed', 'test_acc', 'train_acc', 'wall_s', 'status', 'steps', 'threads')
+ROW_KEYS = ('recipe', 'seed', 'test_acc', 'train_acc', 'wall_s', 'status', 'epochs', 'steps', 'threads')
 
 def collect(out, recipes:list|None=None)->list:
     "The summaries of all runs under ladder folder `out` (only `recipes` if given, in that order)."
@@ -114,13 +121,13 @@ def ladder_figure(out, rows:list, table:list):
                     marker=dict(color='black', size=6), row=1, col=1)
     colors = dict(zip(dict.fromkeys(r['recipe'] for r in rows), ('#1f77b4', '#d62728', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2')))
     for r in rows:
-        p = Path(out)/r['recipe']/f"seed{r['seed']}"/'metrics.jsonl'
+        p = run_dir(out, r['recipe'], r['seed'])/'metrics.jsonl'
         pts = [json.loads(l) for l in p.read_text().splitlines()] if p.exists() else []
         pts = [q for q in pts if 'test_acc' in q]
-        fig.add_scatter(x=[q['step']/r['steps_planned'] for q in pts], y=[100*q['test_acc'] for q in pts], mode='lines',
+        fig.add_scatter(x=[q['epoch']/r['epochs_planned'] for q in pts], y=[100*q['test_acc'] for q in pts], mode='lines',
                         line=dict(color=colors.get(r['recipe'])), name=f"{r['recipe']} s{r['seed']}", legendgroup=r['recipe'], row=1, col=2)
     fig.update_yaxes(title_text='test accuracy %')
-    fig.update_xaxes(title_text='fraction of the run (steps or epochs)', row=1, col=2)
+    fig.update_xaxes(title_text='fraction of the run (epochs)', row=1, col=2)
     fig.update_layout(height=480, width=1200, template='plotly_white')
     return fig
 
@@ -137,5 +144,89 @@ def write_ladder(out, recipes:list|None=None, # rungs to include (default: every
            'torch': str(torch.__version__), 'written_at': time.strftime('%Y-%m-%dT%H:%M:%S')}
     (out/'ladder.json').write_text(json.dumps(res, indent=1) + '\n')
     (out/'ladder.md').write_text(f"# Ladder: {out}\n\n" + ladder_markdown(table, checks, wall_s, ', '.join(map(str, threads))))
-    ladder_figure(out, rows, table).write_html(out/'ladder.html', include_plotlyjs='cdn')
+    ladder_figure(out, rows, table).write_html(out/'ladder.html', include_plotlyjs='directory')   # plotly.min.js beside it: works offline
     return res
+
+# %% ../nbs/11_ladder.ipynb #c031
+def paired_interval(a:dict, b:dict, # seed → test accuracy in %, for two settings
+                    conf:float=0.95)->dict:
+    "Mean of the per-seed differences a − b and its t-interval over the seeds both have."
+    from scipy.stats import t as student_t
+    seeds = sorted(set(a) & set(b)); d = [a[s] - b[s] for s in seeds]; n = len(d)
+    if n < 2: return {'n': n, 'mean': d[0] if d else None, 'low': None, 'high': None, 'excludes_zero': None}
+    m, h = statistics.mean(d), float(student_t.ppf(0.5 + conf/2, n - 1))*statistics.stdev(d)/math.sqrt(n)
+    return {'n': n, 'mean': m, 'low': m - h, 'high': m + h, 'excludes_zero': bool(m - h > 0 or m + h < 0), 'seeds': seeds}
+
+# %% ../nbs/11_ladder.ipynb #c033
+def run_recipe_of(d:Path)->Recipe:
+    "The recipe a run folder was made with (from its `config.json`, in today's keys)."
+    return Recipe(**as_config(json.loads((Path(d)/'config.json').read_text())))
+
+def run_mechanism(d:Path, # a finished run's folder
+                  data=None, # its recipe's data, already loaded
+                  probe:int=512, # training images for λ_max
+                 )->dict:
+    "The final model's mean squared block-gradient norm and λ_max, cached in `d/mechanism.json` (None without a checkpoint)."
+    p = Path(d)/'mechanism.json'
+    if p.exists(): return json.loads(p.read_text())
+    if not (Path(d)/'checkpoint.pt').exists(): return None
+    learn = build(run_recipe_of(d), data=data, device='cpu')
+    learn.model.load_state_dict(torch.load(Path(d)/'checkpoint.pt', map_location='cpu', weights_only=True)['model'])
+    x, y = learn.data.x_train, learn.data.y_train
+    m = {'block_grad_sq': block_grad_sq(learn.model, x, y, 32), 'block_size': 32, 'probe': probe,
+         'sharpness': top_eigenvalue(learn.model, x[:probe], y[:probe], 32, k=20).value}
+    p.write_text(json.dumps(m, indent=1) + '\n'); return m
+
+# %% ../nbs/11_ladder.ipynb #c034
+def _by_seed(rows:list, name:str)->dict: return {r['seed']: 100*r['test_acc'] for r in rows if r['recipe'] == name and r['status'] == 'finished'}
+
+def study_conclusion(iv:dict, what:str)->str:
+    "One sentence on what the interval `iv` for `what` supports."
+    if iv['low'] is None: return f"{what}: {iv['n']} seed(s) so far, no interval yet."
+    s = f"{what}: {iv['mean']:+.2f} pp (95 % interval {iv['low']:+.2f} to {iv['high']:+.2f}, {iv['n']} seeds)"
+    return s + (": the interval excludes zero." if iv['excludes_zero'] else ": the interval includes zero, so this is within seed noise.")
+
+def write_study(out, recipes:list=LADDERS['study2560'], # settings of the study
+                reg:str='mini2560/fb-reg', clip:str='mini2560/fb-clip', sgd:str='mini2560/sgd'):
+    "Write `study.json`, `study.md` and `study.html` for the study's runs under `out`; return what study.json holds."
+    out = Path(out); rows = collect(out, recipes); table = ladder_table(rows)
+    data = {}
+    for t in table:
+        ms = []
+        for s in t.get('seeds', []):
+            d = run_dir(out, t['recipe'], s); r = run_recipe_of(d); key = (r.dataset, r.n_per_class, r.n_test)
+            if key not in data: data[key] = get_data(r.dataset, r.n_per_class, None, r.n_test, device='cpu')
+            ms.append(run_mechanism(d, data[key]))
+        ms = [m for m in ms if m]
+        for k in ('block_grad_sq', 'sharpness'): t[k] = statistics.mean(m[k] for m in ms) if ms else None
+    ivs = {'reg_minus_clip': paired_interval(_by_seed(rows, reg), _by_seed(rows, clip)), 'reg_minus_sgd': paired_interval(_by_seed(rows, reg), _by_seed(rows, sgd))}
+    concl = [study_conclusion(ivs['reg_minus_clip'], 'FB+reg − FB+clip'), study_conclusion(ivs['reg_minus_sgd'], 'FB+reg − SGD')]
+    res = {'table': table, 'intervals': ivs, 'conclusions': concl, 'runs_wall_s': round(sum(r['wall_s'] for r in rows), 1),
+           'threads': sorted({r.get('threads') for r in rows} - {None}), 'written_at': time.strftime('%Y-%m-%dT%H:%M:%S')}
+    (out/'study.json').write_text(json.dumps(res, indent=1) + '\n')
+    (out/'study.md').write_text(study_markdown(res))
+    study_figure(table).write_html(out/'study.html', include_plotlyjs='directory')
+    return res
+
+# %% ../nbs/11_ladder.ipynb #c035
+def study_markdown(res:dict)->str:
+    "The study's table, intervals and conclusions as markdown."
+    f = lambda v, d=2: '-' if v is None else f'{v:.{d}f}'
+    L = ['| setting | seeds | test acc % (mean ± std) | per seed | mean ‖∇L_k‖² (blocks of 32) | λ_max | wall s per run |', '|---|---|---|---|---|---|---|']
+    for t in res['table']:
+        if not t['n']: L.append(f"| `{t['recipe']}` | 0 | not yet run | | | | |"); continue
+        L.append(f"| `{t['recipe']}` | {t['n']} | {t['test_mean']:.2f} ± {t['test_std']:.2f} | {', '.join(f'{a:.2f}' for a in t['test_each'])} | "
+                 f"{f(t.get('block_grad_sq'), 3)} | {f(t.get('sharpness'), 2)} | {t['wall_mean']:.0f} |")
+    return '\n'.join(L + [''] + [f'- {c}' for c in res['conclusions']] +
+                     [f"- training wall time, all runs: {res['runs_wall_s']:.0f} s ({res['runs_wall_s']/3600:.2f} CPU-hours); threads: {', '.join(map(str, res['threads']))}"]) + '\n'
+
+def study_figure(table:list):
+    "Plotly figure: test accuracy per setting (mean ± std) and the final mean block-gradient norm."
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    t = [x for x in table if x['n']]
+    fig = make_subplots(1, 2, subplot_titles=('test accuracy % (mean ± std over seeds)', 'final mean ‖∇L_k‖², blocks of 32'))
+    fig.add_bar(x=[x['recipe'] for x in t], y=[x['test_mean'] for x in t], error_y=dict(type='data', array=[x['test_std'] for x in t]), name='test acc', row=1, col=1)
+    fig.add_bar(x=[x['recipe'] for x in t], y=[x.get('block_grad_sq') for x in t], name='‖∇L_k‖²', row=1, col=2)
+    fig.update_layout(height=460, width=1200, template='plotly_white', showlegend=False)
+    return fig

@@ -10,14 +10,15 @@ import math
 import torch
 
 # %% ../nbs/05_schedule.ipynb #c005
-def warmup_cosine(step:int, # 0-based step (or epoch, for SGD)
+def warmup_cosine(step:int, # 0-based epoch (the scheduler steps once per epoch; a full-batch step is one epoch)
                   peak:float, # peak learning rate b
-                  warmup:int, # linear warmup steps W from lr 0
-                  horizon:int, # cosine length T (may exceed the number of steps)
+                  warmup:int, # linear warmup epochs W from lr 0
+                  horizon:int, # cosine length T (may exceed the run)
                  )->float:
-    "The paper's learning rate at `step`: linear warmup from 0 to `peak`, then cosine over `horizon` steps."
-    if warmup > 0 and step <= warmup: return peak*step/warmup
-    k = max(step - warmup - 1, 0)
+    "The paper's learning rate at `step`: linear warmup from 0 to `peak`, then cosine over `horizon`."
+    if warmup == 0: return peak*(1 + math.cos(math.pi*min(step, horizon)/horizon))/2
+    if step <= warmup: return peak*step/warmup
+    k = step - warmup - 1
     return peak*(1 + math.cos(math.pi*min(k, horizon)/horizon))/2
 
 # %% ../nbs/05_schedule.ipynb #c009

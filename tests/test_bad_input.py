@@ -4,9 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fbtrain.cli import main
+from fbtrain.recipes import get_recipe, override, run_recipe
 from conftest import needs_cifar
 
-TINY = ['--quiet', '--set', 'steps=2', '--set', 'warmup=0', '--set', 'n_per_class=4', '--set', 'n_test=50']
+TINY = ['--quiet', '--set', 'epochs=2', '--set', 'warmup=0', '--set', 'n_per_class=4', '--set', 'n_test=50']
 
 def snapshot(d: Path) -> dict:
     return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob('*')) if p.is_file()}
@@ -16,6 +17,11 @@ def world(tmp_path_factory):
     "A folder with one finished run, a corrupt-checkpoint run, and malformed data folders."
     root = tmp_path_factory.mktemp('bad')
     main(['run', 'mini/fb-clip', '--out', str(root/'run')] + TINY)
+    class StopAfterOne:
+        order = 50
+        def after_epoch(self, learn): learn.stop_requested = True
+    run_recipe(override(get_recipe('mini/fb-clip'), ['epochs=2', 'warmup=0', 'n_per_class=4', 'n_test=50']), root/'stopped', quiet=True,
+               every=1, cbs=[StopAfterOne()])
     shutil.copytree(root/'run', root/'corrupt'); (root/'corrupt'/'checkpoint.pt').write_bytes(b'garbage')
     for name, imgs, labels in (('shape', np.zeros((4, 28, 28, 3), np.uint8), np.zeros(4, np.int64)),
                                ('labels', np.zeros((4, 32, 32, 3), np.uint8), np.array([0, 1, 2, 10])),
@@ -30,7 +36,8 @@ CASES = [  # (id, argv with {root} placeholders, text the message must contain)
     ('lr-negative', ['run', 'mini/fb-clip', '--set', 'lr=-0.1'], 'lr=-0.1 is not allowed'),
     ('clip-negative', ['run', 'mini/fb-clip', '--set', 'clip=-1'], 'clip=-1 is not allowed'),
     ('warmup-too-long', ['run', 'mini/fb-longer', '--set', 'warmup=300'], 'warmup=300 is not allowed'),
-    ('steps-zero', ['run', 'mini/sgd', '--set', 'steps=0'], 'steps=0 is not allowed'),
+    ('epochs-zero', ['run', 'mini/sgd', '--set', 'epochs=0'], 'epochs=0 is not allowed'),
+    ('resume-changed-length', ['run', 'mini/fb-clip', '--out', '{root}/stopped', '--resume', '--set', 'epochs=4'], 'would bend midway'),
     ('block-larger-than-data', ['run', 'mini/fb-clip', '--set', 'n_per_class=2', '--set', 'batch_size=64'], 'block_size=64 is not allowed for 20 examples'),
     ('subset-larger-than-data', ['run', 'mini/sgd', '--set', 'n_per_class=6000'], 'n_per_class=6000 is not allowed'),
     ('unknown-model', ['run', 'mini/fb-clip', '--set', 'model=resnet19'], "'resnet19'"),

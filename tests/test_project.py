@@ -1,15 +1,13 @@
 "Project wiring: requirements in step, README in step with the index notebook, a wheel that installs and runs."
-import configparser, os, re, shlex, subprocess, sys, sysconfig, venv, zipfile
+import os, re, shlex, subprocess, sys, sysconfig, venv, zipfile
 from pathlib import Path
 import pytest
+from nbdev.config import get_config
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'.ci'))
 import make_readme
-
-def settings():
-    c = configparser.ConfigParser(delimiters=['=']); c.read(ROOT/'settings.ini'); return c['DEFAULT']
 
 def env_pip():
     "The pip entries of environment.yml, without the package's own editable line."
@@ -17,16 +15,16 @@ def env_pip():
     return [l.strip()[2:].strip() for l in lines if re.match(r'^\s{6}- ', l) and not l.strip().startswith('- -e')]
 
 def test_environment_matches_settings():
-    s = settings()
+    s = get_config(path=ROOT)
     want = shlex.split(s['requirements']) + shlex.split(s['dev_requirements'])
     assert sorted(env_pip()) == sorted(want)
     assert '- python=3.11' in (ROOT/'environment.yml').read_text()
     assert '-e .[dev]' in (ROOT/'environment.yml').read_text()
 
 def test_required_packages_listed():
-    s = settings()
+    s = get_config(path=ROOT)
     req = {re.split('[<>=]', r)[0] for r in shlex.split(s['requirements'])}
-    assert {'torch', 'torchvision', 'fastprogress', 'ipywidgets', 'plotly', 'anywidget', 'matplotlib', 'numpy', 'scikit-learn'} <= req
+    assert {'torch', 'torchvision', 'fastprogress', 'ipywidgets', 'plotly', 'anywidget', 'numpy', 'scikit-learn'} <= req
     dev = {re.split('[<>=]', r)[0] for r in shlex.split(s['dev_requirements'])}
     assert {'nbdev', 'fastcore', 'execnb', 'ghapi', 'nbformat', 'jupyterlab', 'nbclient', 'ipykernel', 'pytest', 'playwright'} <= dev
     assert 'nbdev==2.4.14' in s['dev_requirements'] and 'execnb<0.2' in s['dev_requirements']
@@ -54,7 +52,7 @@ def test_wheel_installs_and_runs(tmp_path):
     assert 'fbtrain = fbtrain.cli:main' in eps
     reqs = {l.split(': ', 1)[1] for l in meta.splitlines() if l.startswith('Requires-Dist:') and 'extra ==' not in l}
     norm = lambda rs: {str(Requirement(r)) for r in rs}   # same packages and version ranges, whatever the order of specifiers
-    assert norm(reqs) == norm(shlex.split(settings()['requirements']))
+    assert norm(reqs) == norm(shlex.split(get_config(path=ROOT)['requirements']))
     venv.create(tmp_path/'venv', with_pip=True)
     py, script = tmp_path/'venv'/'bin'/'python', tmp_path/'venv'/'bin'/'fbtrain'
     clean = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
@@ -64,6 +62,23 @@ def test_wheel_installs_and_runs(tmp_path):
     site = next((tmp_path/'venv'/'lib').glob('python3*/site-packages'))
     env = {**clean, 'PYTHONPATH': f"{site}{os.pathsep}{sysconfig.get_paths()['purelib']}"}
     r = subprocess.run([py, '-S', '-c', 'import fbtrain; print(fbtrain.__file__, fbtrain.__version__)'], check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
-    assert str(tmp_path/'venv') in r.stdout and settings()['version'] in r.stdout
+    assert str(tmp_path/'venv') in r.stdout and get_config(path=ROOT)['version'] in r.stdout
     r = subprocess.run([py, '-S', script, '--help'], check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert 'usage: fbtrain' in r.stdout
+
+def test_every_requirement_is_imported():
+    "A runtime requirement that no module of fbtrain imports is dead weight (anywidget: plotly's FigureWidget needs it)."
+    s = get_config(path=ROOT)
+    names = {'scikit-learn': 'sklearn'}
+    src = '\n'.join(p.read_text() for p in (ROOT/'fbtrain').glob('*.py'))
+    for r in shlex.split(s['requirements']):
+        pkg = re.split('[<>=]', r)[0]
+        if pkg == 'anywidget': continue
+        mod = names.get(pkg, pkg)
+        assert re.search(rf'^\s*(import|from)\s+{mod}\b', src, re.M), f'{pkg} is required but fbtrain never imports {mod}'
+
+def test_license_file_matches_settings():
+    "The package declares a license in settings.ini; the repository ships its text."
+    assert get_config(path=ROOT)['license'] == 'apache2'
+    text = (ROOT/'LICENSE').read_text()
+    assert 'Apache License' in text and 'Version 2.0, January 2004' in text and 'END OF TERMS AND CONDITIONS' in text

@@ -10,8 +10,8 @@ from conftest import needs_cifar
 # ---- the tables, written from the reference notes, not from the module ----
 # paper.md §1: ResNet-18, Nesterov 0.9, wd 5e-4 on all params, blocks/batches of 128 with drop-last, crop+flip, fp32.
 PAPER_COMMON = dict(model='resnet18', dataset='cifar10', n_per_class=None, n_test=None, reg_eps=0.01, reg_convention='paper',
-                    drop_last=True, augment='random', copies=10, momentum=0.9, weight_decay=5e-4, eval_every=None, seed=0)
-#                        mode  steps  lr   warmup horizon clip  reg_alpha block shuffle
+                    drop_last=True, augment='random', copies=10, momentum=0.9, weight_decay=5e-4, eval_every=None, sharpness_every=0, seed=0)
+#                        mode  epochs lr   warmup horizon clip  reg_alpha block shuffle
 PAPER = {'paper/sgd':           ('sgd', 300, 0.1, 5, 300, None, 0.0, 128, True),
          'paper/fb-baseline':   ('fb', 300, 0.1, 5, 300, None, 0.0, 128, False),
          'paper/fb-longer':     ('fb', 3000, 0.4, 400, 4000, None, 0.0, 128, False),
@@ -22,8 +22,8 @@ PAPER = {'paper/sgd':           ('sgd', 300, 0.1, 5, 300, None, 0.0, 128, True),
 # pilot.md protocol: first 64 (or 256) per class, the 4-conv BN net, B=32 for SGD batch and ghost-BN block, blocks
 # re-drawn every step, full 10k test set, Nesterov 0.9, wd 5e-4, crop+flip.
 MINI_COMMON = dict(model='convnet', dataset='cifar10', n_test=None, reg_eps=0.01, reg_convention='paper', augment='random', copies=10,
-                   momentum=0.9, weight_decay=5e-4, seed=0, horizon=None, batch_size=32, shuffle=True)
-#                  mode  steps lr   warmup clip  reg_alpha drop_last eval_every
+                   momentum=0.9, weight_decay=5e-4, seed=0, horizon=None, batch_size=32, shuffle=True, sharpness_every=0)
+#                  mode  epochs lr   warmup clip  reg_alpha drop_last eval_every
 MINI = {'sgd':         ('sgd', 100, 0.05, 0, None, 0.0, True, 20),
         'fb-baseline': ('fb', 100, 0.1, 5, None, 0.0, False, 20),
         'fb-longer':   ('fb', 300, 0.4, 40, None, 0.0, False, 50),
@@ -32,16 +32,20 @@ MINI = {'sgd':         ('sgd', 100, 0.05, 0, None, 0.0, True, 20),
 
 def expected()->dict:
     exp = {}
-    for name, (mode, steps, lr, warmup, horizon, clip, alpha, bs, shuffle) in PAPER.items():
-        row = dict(PAPER_COMMON, mode=mode, steps=steps, lr=lr, warmup=warmup, horizon=horizon, clip=clip, reg_alpha=alpha, batch_size=bs, shuffle=shuffle)
+    for name, (mode, epochs, lr, warmup, horizon, clip, alpha, bs, shuffle) in PAPER.items():
+        row = dict(PAPER_COMMON, mode=mode, epochs=epochs, lr=lr, warmup=warmup, horizon=horizon, clip=clip, reg_alpha=alpha, batch_size=bs, shuffle=shuffle)
         exp[name] = row
         exp[name + '-noaug'] = dict(row, augment='none')
         # 10×CIFAR: 10 fixed crop+flip copies; SGD: 30 passes over the 500k images = the paper's 300 one-copy epochs
-        exp[name + '-10x'] = dict(row, augment='fixed', copies=10, **(dict(steps=30, warmup=0, horizon=30) if mode == 'sgd' else {}))
+        exp[name + '-10x'] = dict(row, augment='fixed', copies=10, **(dict(epochs=30, warmup=0, horizon=30) if mode == 'sgd' else {}))
     for fam, npc in (('mini', 64), ('mini2560', 256)):
-        for rung, (mode, steps, lr, warmup, clip, alpha, drop, ev) in MINI.items():
-            exp[f'{fam}/{rung}'] = dict(MINI_COMMON, n_per_class=npc, mode=mode, steps=steps, lr=lr, warmup=warmup, clip=clip,
+        for rung, (mode, epochs, lr, warmup, clip, alpha, drop, ev) in MINI.items():
+            exp[f'{fam}/{rung}'] = dict(MINI_COMMON, n_per_class=npc, mode=mode, epochs=epochs, lr=lr, warmup=warmup, clip=clip,
                                         reg_alpha=alpha, drop_last=drop, eval_every=ev)
+    # the N = 2,560 study: the final rung's settings with alpha 0, 0.25 and 1, and each alpha > 0 on blocks of 128
+    reg = exp['mini2560/fb-reg']
+    for a in (0., 0.25, 1.): exp[f'mini2560/fb-reg-a{a:g}'] = dict(reg, reg_alpha=a)
+    for a in (0.25, 0.5, 1.): exp[f'mini2560/fb-reg-a{a:g}-b128'] = dict(reg, reg_alpha=a, batch_size=128)
     return exp
 
 EXPECTED = expected()
@@ -60,8 +64,8 @@ def test_frozen():
     with pytest.raises(Exception): get_recipe('paper/fb-reg').lr = 1.0
 
 def test_override_types_and_errors():
-    r = override(get_recipe('paper/fb-reg'), ['lr=1.6', 'clip=none', 'shuffle=yes', 'steps=10', 'warmup=2'])
-    assert (r.lr, r.clip, r.shuffle, r.steps) == (1.6, None, True, 10) and get_recipe('paper/fb-reg').lr == 0.8
+    r = override(get_recipe('paper/fb-reg'), ['lr=1.6', 'clip=none', 'shuffle=yes', 'epochs=10', 'warmup=2'])
+    assert (r.lr, r.clip, r.shuffle, r.epochs) == (1.6, None, True, 10) and get_recipe('paper/fb-reg').lr == 0.8
     for bad, msg in ((['lr'], "malformed setting 'lr'"), (['lrate=1'], "unknown config key 'lrate'"),
                      (['lr=0'], 'lr=0 is not allowed'), (['shuffle=maybe'], "shuffle='maybe' is not allowed"),
                      (['reg_convention=x'], "reg_convention='x' is not allowed")):
@@ -69,12 +73,12 @@ def test_override_types_and_errors():
 
 # ---- dry runs: every paper recipe runs 2 steps with the exact model ----
 def dry(name, tmp_path, n_per_class):
-    r = override(get_recipe(name), [f'n_per_class={n_per_class}', 'n_test=50', 'steps=2', 'warmup=0'])
+    r = override(get_recipe(name), [f'n_per_class={n_per_class}', 'n_test=50', 'epochs=2', 'warmup=0'])
     learn = build(r)
     assert learn.model.__class__.__name__ == 'ResNet' and 11_100_000 < num_params(learn.model) < 11_250_000
     before = [p.detach().clone() for p in learn.model.parameters()]
     s = run_recipe(r, tmp_path/'run', quiet=True, every=1)
-    assert s['status'] == 'finished' and s['steps'] == 2, s
+    assert s['status'] == 'finished' and s['epochs'] == 2, s
     assert math.isfinite(s['test_loss']) and math.isfinite(s['train_loss'])
     assert (tmp_path/'run'/'checkpoint.pt').is_file()
     after = torch.load(tmp_path/'run'/'checkpoint.pt', weights_only=True)['model']
