@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from common import RESULTS, machine, finish, facts_line, interleaved, med, cifar_train, set_threads, Spinner, write, table
 from fbtrain.gradient import full_batch_gradient, rel_err, trainable
-from fbtrain.models import get_model, ghost_bn
+from fbtrain.models import get_model
+from fbtrain.ghostbn import ghost_bn
 
 CL = torch.channels_last
 
@@ -80,7 +81,7 @@ def main():
     cont = []
     with Spinner():
         for name in a.models.split(',')[:1]:
-            bs = 128; torch.manual_seed(0)
+            bs = min(128, len(y)); torch.manual_seed(0)
             m = get_model(name).train().to(memory_format=CL); xcl = x.contiguous(memory_format=CL)
             def run(th): set_threads(th); full_batch_gradient(m, xcl, y, bs)
             ts = interleaved({1: lambda: run(1), 2: lambda: run(2)}, a.contended_repeats)

@@ -100,9 +100,16 @@ def markdown(res):
                [[r['model'], r['kind'], r['block'], r['n'], mib(r['data_bytes']), mib(r['rss_before']), mib(r['peak_step']),
                  mib(r['peak_step'] - r['rss_before']), mib(r['maxrss_process']), f"{r['seconds']:.1f}"] for r in res['results']])
     L += ['', '## Growth from the small to the large data set', '']
-    L += table(['model', 'step', 'images', 'data grows by', 'peak grows by', 'peak growth ÷ data growth', 'working small → large'],
+    L += table(['model', 'step', 'images', 'data grows by', 'peak grows by', 'peak growth ÷ data growth', '≤ 1.1?', 'working small → large'],
                [[g['model'], g['kind'], f"{g['n_small']} → {g['n_large']}", mib(g['data_growth']), mib(g['peak_growth']),
-                 f"**{g['peak_growth_over_data']:.2f}**", f"{mib(g['working_small'])} → {mib(g['working_large'])}"] for g in res['growth']])
+                 f"**{g['peak_growth_over_data']:.2f}**", 'yes' if g['peak_growth_over_data'] <= 1.1 else '**no**',
+                 f"{mib(g['working_small'])} → {mib(g['working_large'])}"] for g in res['growth']])
+    by = {(g['model'], g['kind']): g for g in res['growth']}
+    for mname in dict.fromkeys(g['model'] for g in res['growth']):
+        lz, wh = by.get((mname, 'learner')), by.get((mname, 'learner_whole'))
+        if lz and wh: L += ['', f"{mname}: the block-by-block epoch's peak grows by {lz['peak_growth']/wh['peak_growth']:.2f}× "
+                            f"what the whole-set epoch's does ({mib(lz['peak_growth'])} vs {mib(wh['peak_growth'])} MiB); its working memory "
+                            f"at {lz['n_large']} images is {mib(lz['working_large'])} vs {mib(wh['working_large'])} MiB."]
     L += ['', 'Target: peak growth ÷ data growth ≤ 1.1 (only the data\'s own bytes), working memory flat. `learner`: one epoch of '
           '`Learner(..., FullBatch(block), cbs=[Augment(\'random\')])`, augmentation applied block by block (`Crops`); '
           '`learner_whole`: the same epoch with the whole set augmented up front (`TrainSet.draw(lazy=False)`); `gradient`: '

@@ -31,7 +31,7 @@ def cmd_run(args):
     out = Path(args.out or Path('runs')/r.name/f'seed{r.seed}')
     init_distributed()
     s = run_recipe(r, out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, data_dir=args.data_dir,
-                   device=args.device, every=args.every)
+                   device=args.device, every=args.every, deterministic=args.deterministic)
     if not is_main(): return s
     if s['status'] == 'diverged': sys.exit(f"fbtrain: error: run diverged: {s['message']} (summary in {out})")
     if s['status'] == 'stopped':
@@ -47,7 +47,8 @@ def cmd_compare(args):
     "Run recipes × seeds into `--out` and write the ladder table and plots."
     t0, names = time.time(), args.recipes or list(LADDERS[args.ladder])
     sets = (args.set or []) + ([f'n_per_class={args.n_per_class}'] if args.n_per_class else [])
-    run_ladder(names, args.seeds, args.out, sets, log=print, data_dir=args.data_dir, device=args.device, quiet=args.quiet)
+    run_ladder(names, args.seeds, args.out, sets, log=print, data_dir=args.data_dir, device=args.device, quiet=args.quiet,
+               deterministic=args.deterministic)
     res = write_ladder(args.out, names, wall_s=round(time.time() - t0, 1))
     print((Path(args.out)/'ladder.md').read_text())
     if args.ladder == 'study2560' and not args.recipes and not sets:   # the study's intervals and mechanism
@@ -59,6 +60,7 @@ def _run_options(p, every=10):
     p.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a recipe key (repeatable), e.g. --set lr=0.4')
     p.add_argument('--data-dir', default=None, help='CIFAR-10 folder (else FBTRAIN_DATA, cache, download)')
     p.add_argument('--device', default='auto', help="'auto' (CUDA, then MPS, then CPU; FBTRAIN_DEVICE overrides), cpu, cuda, cuda:1, mps")
+    p.add_argument('--deterministic', action='store_true', help='CUDA: deterministic kernels, no cuDNN autotuning, no TF32 (bit-exact resume)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
 
 def parser()->argparse.ArgumentParser:

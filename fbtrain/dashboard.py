@@ -19,7 +19,7 @@ from IPython.display import display
 from fastcore.basics import patch
 from .data import get_data
 from .models import list_models
-from .device import available_devices, resolve_device, to_device
+from .device import available_devices, resolve_device
 from .learner import Learner, Callback, CheckpointCB, EvalCB, CancelFitException, DivergedError, evaluate
 from .recipes import Recipe, RecipeError, build, get_recipe, as_config
 from .stability import SharpnessCB
@@ -54,14 +54,15 @@ def cached_data(n_per_class:int|None, # training images per class; `None`: all
 SHARPNESS_PROBE, SHARPNESS_K = 128, 6
 
 class TrainAccCB(Callback):
-    "Eval-mode accuracy on the first `n` un-augmented training images whenever the test set is evaluated; on all after the last epoch."
+    "Eval-mode accuracy on the first `n` un-augmented training images whenever the test set is evaluated (all after the last epoch); seconds in `spent`."
     order = EvalCB.order + 1
-    def __init__(self, n:int=256): self.n = n # training images measured before the last epoch
+    def __init__(self, n:int=256): self.n, self.spent = n, 0. # training images measured before the last epoch
     def after_epoch(self, learn):
         if 'test_acc' not in learn.rec: return
-        d, n = learn.data, None if learn.epoch >= learn.n_epochs else self.n
+        t, d, n = time.perf_counter(), learn.data, None if learn.epoch >= learn.n_epochs else self.n
         _, learn.rec['train_acc'] = evaluate(learn.model, d.x_train[:n], d.y_train[:n], loss_func=learn.loss_func)
         if n is not None and n < len(d.y_train): learn.rec['train_n'] = n
+        self.spent += time.perf_counter() - t
 
 # %% ../nbs/12_dashboard.ipynb #d004
 def live_learner(recipe:Recipe, data, # the run's recipe and its data (already on `device`)
@@ -72,7 +73,6 @@ def live_learner(recipe:Recipe, data, # the run's recipe and its data (already o
                 )->Learner:
     "`build(recipe)` on `data` and `device` with a test subset during the run, train accuracy, and a light sharpness probe."
     learn = build(recipe, device=device, data=data, cbs=[TrainAccCB(n_train), *cbs])
-    to_device(learn.model, device)   # in place (the optimizer keeps its parameters): channels_last on CUDA too
     for c in learn.cbs:
         if isinstance(c, EvalCB): c.n_during = n_during
         if isinstance(c, SharpnessCB): c.probe, c.k = SHARPNESS_PROBE, SHARPNESS_K
@@ -341,13 +341,13 @@ def _free_checkpoint(self:Dashboard, i:int)->Path:
     return self.checkpoint_dir/f"run{i}.pt"
 
 # %% ../nbs/12_dashboard.ipynb #c029
-def _wide(desc, width=None):
-    return dict(description=desc, style={'description_width': 'initial'}, **({'layout': W.Layout(width=width)} if width else {}))
+def _wide(desc, width=None, **style):
+    return dict(description=desc, style={'description_width': 'initial', **style}, **({'layout': W.Layout(width=width)} if width else {}))
 
 @patch
 def _controls(self:Dashboard, r:Recipe, device:str):
     self.w = dict(
-        mode=W.ToggleButtons(options=[('SGD', 'sgd'), ('full batch', 'fb')], value=r.mode, **_wide('mode')),
+        mode=W.ToggleButtons(options=[('SGD', 'sgd'), ('full batch', 'fb')], value=r.mode, **_wide('mode', button_width='95px')),
         model=W.Dropdown(options=list_models(), value=r.model, **_wide('model', '170px')),
         n_per_class=W.BoundedIntText(value=r.n_per_class or 5000, min=1, max=5000, **_wide('images per class', '180px')),
         batch_size=W.BoundedIntText(value=r.batch_size, min=1, max=50_000, **_wide('batch / block', '160px')),
@@ -365,7 +365,7 @@ def _controls(self:Dashboard, r:Recipe, device:str):
     def _mode(_=None): self.w['reg_alpha'].disabled = self.w['shuffle'].disabled = sgd()
     self.w['mode'].observe(_mode, names='value'); _mode()
     self.w['clip_on'].observe(lambda ch: setattr(self.w['clip'], 'disabled', not ch['new']), names='value')
-    self.view = dict(xaxis=W.ToggleButtons(options=list(XAXES), value=self.plot.xaxis, **_wide('x axis')),
+    self.view = dict(xaxis=W.ToggleButtons(options=list(XAXES), value=self.plot.xaxis, **_wide('x axis', button_width='130px')),
                      smoothing=W.FloatSlider(value=0., min=0., max=0.95, step=0.05, **_wide('smoothing')))
     self.view['xaxis'].observe(lambda ch: self.plot.set_view(xaxis=ch['new']), names='value')
     self.view['smoothing'].observe(lambda ch: self.plot.set_view(smoothing=ch['new']), names='value')

@@ -299,10 +299,17 @@ class EvalCB(Callback):
                  n_during:int|None=None, # test examples used before the last epoch; `None`: all
                 ):
         if every is not None and not (isinstance(every, int) and every >= 1): raise ValueError(f"every={every!r} is not allowed; use an integer >= 1, or None")
-        self.every, self.budget, self.n_during, self.spent, self.cost = every, budget, n_during, 0., 0.
+        self.every, self.budget, self.n_during, self.spent, self.cost, self.final_s = every, budget, n_during, 0., 0., 0.
+    def _estimate(self, learn, n:int)->float:
+        "Seconds one evaluation of `n` test examples will take, timed on a slice of them (counted as spent)."
+        k, t = min(256, n), time.time()
+        evaluate(learn.model, learn.data.x_test[:k], learn.data.y_test[:k], loss_func=learn.loss_func)
+        dt = time.time() - t; self.spent += dt
+        return dt*n/k
     def _due(self, learn)->bool:
         if learn.epoch >= learn.n_epochs: return True
         if self.every: return learn.epoch % self.every == 0
+        if not self.cost: self.cost = self._estimate(learn, len(learn.data.y_test[:self.n_during]))   # before the first one
         return self.spent + self.cost <= self.budget*max(learn.elapsed - self.spent, 0.)
     def after_epoch(self, learn):
         if not self._due(learn): return
@@ -310,7 +317,9 @@ class EvalCB(Callback):
         n = None if last else self.n_during
         average_bn_stats(learn.model)
         learn.rec['test_loss'], learn.rec['test_acc'] = evaluate(learn.model, learn.data.x_test[:n], learn.data.y_test[:n], loss_func=learn.loss_func)
-        self.cost = time.time() - t; self.spent += self.cost
+        dt = time.time() - t
+        if last: self.final_s = dt
+        else: self.cost = dt; self.spent += dt
         if n is not None and n < len(learn.data.y_test): learn.rec['test_n'] = n
 
 # %% ../nbs/06_learner.ipynb #c041
@@ -377,6 +386,7 @@ class CheckpointCB(Callback):
         if not isinstance(every, int) or isinstance(every, bool) or every < 1: raise ValueError(f"checkpoint every={every!r} is not allowed; use an integer >= 1")
         self.path, self.every = Path(path), every
     def _save(self, learn):
+        average_bn_stats(learn.model)   # under torchrun all processes then hold the same BN statistics, so a resume continues exactly
         if is_main(): learn.save(self.path)
     def after_epoch(self, learn):
         if learn.epoch % self.every == 0: self._save(learn)

@@ -256,7 +256,7 @@ def densenet121(num_classes=10, in_channels=3):
 # %% ../nbs/01_models.ipynb #c027
 @register('convnet')
 def convnet(num_classes=10, in_channels=3, width=16):
-    "The pilot's w16-pf net: 4 × [conv3×3–BN–ReLU–maxpool2] (widths w, 2w, 4w, 8w), global max-pool, linear."
+    "The w16-pf net: 4 × [conv3×3–BN–ReLU–maxpool2] (widths w, 2w, 4w, 8w), global max-pool, linear."
     layers, c = [], _check_pos_int('in_channels', in_channels, '3')
     _check_pos_int('width', width)
     for w in (width, 2*width, 4*width, 8*width):

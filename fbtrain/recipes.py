@@ -166,7 +166,7 @@ def _paper()->dict:
 
 # %% ../nbs/10_recipes.ipynb #c017
 def _mini(prefix:str='mini', n_per_class:int=64)->dict:
-    "The pilot's CPU ladder on the first `n_per_class` images of each class."
+    "The CPU ladder on the first `n_per_class` images of each class."
     n = 10*n_per_class
     sgd = Recipe(f'{prefix}/sgd', f'SGD, batch 32, 100 epochs, lr 0.05, cosine (N={n}, convnet)', model='convnet',
                  n_per_class=n_per_class, mode='sgd', epochs=100, lr=0.05, warmup=0, batch_size=32, shuffle=True, drop_last=True, eval_every=20)
@@ -343,6 +343,7 @@ def run_recipe(recipe:Recipe, out, # output folder
                overwrite:bool=False, # move an existing `out` aside first
                quiet:bool=False, # no progress bar or messages
                data_dir=None, device='auto', # see `resolve_device`
+               deterministic:bool=False, # CUDA: deterministic kernels, so a resumed run is bit-exact
                every:int=10, # checkpoint every `every` epochs
                data=None, # already loaded `Data` (must match the recipe)
                cbs:list=(), # extra callbacks
@@ -352,7 +353,7 @@ def run_recipe(recipe:Recipe, out, # output folder
     warn = (lambda *a: print(*a, file=sys.stderr)) if is_main() else (lambda *a: None)   # even with `quiet`
     log = (lambda *a: None) if quiet else warn
     plan = check_out(out, r, resume, overwrite)
-    learn = build(r, data_dir, device, progress=not quiet and is_main(), data=data)
+    learn = build(r, data_dir, device, progress=not quiet and is_main(), deterministic=deterministic, data=data)
     if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.barrier()  # all ranks checked `out` before rank 0 writes
     ck = plan if isinstance(plan, Path) else None
     if is_main():

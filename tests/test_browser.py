@@ -1,6 +1,9 @@
 """The dashboard in a real browser: JupyterLab on 127.0.0.1 (its own config, data and runtime dirs, a token), a notebook that
-shows `fbtrain.dashboard.Dashboard`, run in headless Debian chromium driven by Playwright. Full-batch Start → the loss trace
-grows and sharpness points appear → Stop → SGD → Start → a second trace group. No console errors; a screenshot goes to
+shows `fbtrain.dashboard.Dashboard`, run in headless Debian chromium driven by Playwright. The device control lists 'auto'
+and this machine's devices and is set to the CPU → the 'naive full batch' preset is clicked: a run starts, the loss trace
+grows, sharpness points appear, the status line names the device and the throughput → Stop → the SGD preset → a second
+trace group → the x axis is switched to optimizer steps (20 per SGD epoch here) and to seconds → Stop → a folder written
+by `fbtrain run` is loaded and overlays as a third run. No console errors; a screenshot goes to
 tests/artifacts/dashboard.png (not committed)."""
 import json, os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
@@ -11,8 +14,9 @@ CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 ARTIFACTS = Path(__file__).parent/'artifacts'
 TOKEN = 'fbtrain-test'
 CELLS = ["from fbtrain.dashboard import Dashboard\n"
-         "dash = Dashboard(steps=60, warmup=2, sharpness_every=2, interval=0.3)\n"
+         "dash = Dashboard(n_test=500, interval=0.3)\n"
          "dash"]
+NT = 7   # traces per run: loss, test acc, train acc, grad norm, clipped grad norm, sharpness, 2/eta
 
 pytestmark = [needs_cifar,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='Debian chromium not installed (apt-get install chromium)'),
@@ -37,6 +41,9 @@ def lab(tmp_path_factory):
     (root/'.jcfg'/'labconfig'/'page_config.json').write_text(json.dumps(
         {'disabledExtensions': {'@jupyterlab/apputils-extension:announcements': True}}))
     _notebook(root/'dash.ipynb')
+    cli = subprocess.run(['fbtrain', 'run', 'mini/sgd', '--set', 'epochs=2', '--set', 'n_per_class=8', '--set', 'n_test=100',
+                          '--out', str(root/'cli_run'), '--quiet'], env=env, capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr[-3000:]          # a run folder from the command line, to load into the dashboard
     port = _free_port()
     proc = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--no-browser', '--ip=127.0.0.1', f'--port={port}',
                              f'--IdentityProvider.token={TOKEN}', f'--ServerApp.root_dir={root}', '--allow-root',
@@ -94,24 +101,45 @@ def test_dashboard_in_jupyterlab(lab):
             page.wait_for_selector('.js-plotly-plot .main-svg', state='attached', timeout=180_000)   # kernel start + imports
             page.wait_for_selector('button.jupyter-button:has-text("Start")', timeout=30_000)
 
-            # run 1: full-batch; traces 0-5 are its loss, test acc, grad norm, clipped grad norm, sharpness, 2/eta
-            page.click('button.jupyter-button:has-text("Start")')
-            _wait(page, lambda: (l := _lens(page)) and len(l) >= 6 and l[0] >= 5 and l[4] >= 2,
-                  'five loss points and two sharpness points of the full-batch run', 120)
-            page.click('button.jupyter-button:has-text("Stop")')
-            _wait(page, lambda: 'stopped' in _status(page), 'the status line to say stopped', 30)
-            n1 = _lens(page)[0]
-            assert 5 <= n1 < 60, n1
+            # the device control: 'auto' first, then what this machine has; pick the CPU
+            device = page.locator('.widget-dropdown:has(label:text-is("device")) select')
+            opts = device.evaluate("s => [...s.options].map(o => o.textContent)")
+            assert opts[0] == 'auto' and 'cpu' in opts, opts
+            device.select_option(label='cpu')
 
-            # run 2: SGD, a second trace group
-            page.click('.widget-toggle-buttons button:has-text("SGD")')
-            page.click('button.jupyter-button:has-text("Start")')
-            _wait(page, lambda: len(l := _lens(page)) == 12 and l[6] >= 2, 'two loss points of the SGD run (a second trace group)', 120)
+            # run 1: the 'naive full batch' preset (10 full-batch epochs, sharpness every 5); traces 0-6
+            page.click('button.widget-button:text-is("naive full batch")')
+            _wait(page, lambda: (l := _lens(page)) and len(l) >= NT and l[0] >= 3 and l[5] >= 1,
+                  'three loss points and a sharpness point of the full-batch run', 180)
+            st = _status(page)
+            assert 'naive full batch: FB lr0.1' in st and ' cpu ' in st and 'img/s' in st and 'epoch ' in st, st
             page.click('button.jupyter-button:has-text("Stop")')
-            _wait(page, lambda: _status(page).count('stopped') >= 1 and 'SGD' in _status(page), 'the SGD run to stop', 30)
+            _wait(page, lambda: 'stopped' in _status(page), 'the status line to say stopped', 60)
+            n1 = _lens(page)[0]
+            assert 3 <= n1 < 10, n1
+
+            # run 2: the SGD preset, a second trace group; then the x axis: epochs -> optimizer steps -> seconds
+            page.click('button.widget-button:text-is("SGD")')
+            _wait(page, lambda: len(l := _lens(page)) == 2*NT and l[NT] >= 2, 'two loss points of the SGD run (a second trace group)', 120)
+            xs = lambda: page.evaluate(f"() => [...(({PLOT})().data[{NT}].x || [])]")
+            assert xs()[:2] == [1, 2], xs()
+            page.click('.widget-toggle-buttons button:has-text("optimizer steps")')
+            _wait(page, lambda: (x := xs())[:2] == [20, 40], 'SGD epochs at 20 optimizer steps each (640 images, batches of 32)', 30)
+            assert page.evaluate(f"() => ({PLOT})().layout.xaxis3.title.text") == 'optimizer step'
+            page.click('.widget-toggle-buttons button:has-text("seconds")')
+            _wait(page, lambda: (x := xs()) and x[0] not in (1, 20) and all(isinstance(v, float) for v in x), 'the x axis in seconds', 30)
+            page.click('.widget-toggle-buttons button:has-text("epochs")')
+            page.click('button.jupyter-button:has-text("Stop")')
+            _wait(page, lambda: 'stopped' in _status(page) and 'SGD' in _status(page), 'the SGD run to stop', 60)
+
+            # run 3: a folder written by `fbtrain run`, loaded next to the live runs
+            page.fill('.widget-text:has(label:text-is("run folder")) input', 'cli_run')
+            page.click('button.jupyter-button:has-text("Load")')
+            _wait(page, lambda: len(l := _lens(page)) == 3*NT and l[2*NT] == 2, 'the two epochs of the loaded run', 30)
             names = page.evaluate(f"() => ({PLOT})().data.filter(t => t.showlegend !== false).map(t => t.name)")
-            assert names[0].startswith('FB lr0.4 clip0.25') and names[0].endswith('#1'), names
-            assert names[1].startswith('SGD lr0.4') and names[1].endswith('#2'), names
+            assert names[0] == 'naive full batch: FB lr0.1 #1', names
+            assert names[1] == 'SGD: SGD lr0.05 #2', names
+            assert names[2] == 'mini/sgd cli_run (loaded) #3', names
             assert _lens(page)[0] == n1                                   # run 1 stayed on the plot, unchanged
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS/'dashboard.png'), full_page=True)

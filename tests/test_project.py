@@ -82,3 +82,10 @@ def test_license_file_matches_settings():
     assert get_config(path=ROOT)['license'] == 'apache2'
     text = (ROOT/'LICENSE').read_text()
     assert 'Apache License' in text and 'Version 2.0, January 2004' in text and 'END OF TERMS AND CONDITIONS' in text
+
+def test_no_words_from_how_the_project_was_built():
+    "Notebooks, README and docs speak of the package: no 'pilot', no mission's bar, no paths into the developers' shared folder."
+    bad = re.compile(r"\bpilot\b|mission's bar|\.\./shared|pilot\.md|paper\.md", re.I)
+    files = [*sorted((ROOT/'nbs').glob('*.ipynb')), ROOT/'README.md', *sorted((ROOT/'.ci'/'site').glob('*.md')), ROOT/'docs'/'README.md']
+    hits = [f"{p.relative_to(ROOT)}: {m.group(0)!r}" for p in files if p.exists() for m in bad.finditer(p.read_text())]
+    assert not hits, hits

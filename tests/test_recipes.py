@@ -1,4 +1,4 @@
-"Every recipe value pinned against the paper (paper.md §1, §3) and the pilot (pilot.md), and every paper recipe dry-run."
+"Every recipe value pinned against the paper's official configs and the CPU ladder protocol, and every paper recipe dry-run."
 import math
 from dataclasses import asdict, fields
 import pytest
@@ -8,9 +8,9 @@ from fbtrain.models import num_params
 from conftest import needs_cifar
 
 # ---- the tables, written from the reference notes, not from the module ----
-# paper.md §1: ResNet-18, Nesterov 0.9, wd 5e-4 on all params, blocks/batches of 128 with drop-last, crop+flip, fp32.
+# the paper's official configs: ResNet-18, Nesterov 0.9, wd 5e-4 on all params, blocks/batches of 128 with drop-last, crop+flip, fp32.
 PAPER_COMMON = dict(model='resnet18', dataset='cifar10', n_per_class=None, n_test=None, reg_eps=0.01, reg_convention='paper',
-                    drop_last=True, augment='random', copies=10, momentum=0.9, weight_decay=5e-4, eval_every=None, sharpness_every=0, seed=0)
+                    drop_last=True, augment='random', copies=10, momentum=0.9, weight_decay=5e-4, eval_every=None, sharpness_every=0, precision='fp32', seed=0)
 #                        mode  epochs lr   warmup horizon clip  reg_alpha block shuffle
 PAPER = {'paper/sgd':           ('sgd', 300, 0.1, 5, 300, None, 0.0, 128, True),
          'paper/fb-baseline':   ('fb', 300, 0.1, 5, 300, None, 0.0, 128, False),
@@ -19,10 +19,10 @@ PAPER = {'paper/sgd':           ('sgd', 300, 0.1, 5, 300, None, 0.0, 128, True),
          'paper/fb-reg':        ('fb', 3000, 0.8, 400, 4000, 0.25, 0.5, 128, False),
          'paper/fb-strong-reg': ('fb', 3000, 0.8, 400, 4000, 0.25, 0.5, 32, False),
          'paper/fb-practice':   ('fb', 3000, 0.8, 400, 4000, 0.25, 0.5, 32, True)}
-# pilot.md protocol: first 64 (or 256) per class, the 4-conv BN net, B=32 for SGD batch and ghost-BN block, blocks
+# the CPU ladder protocol: first 64 (or 256) per class, the 4-conv BN net, B=32 for SGD batch and ghost-BN block, blocks
 # re-drawn every step, full 10k test set, Nesterov 0.9, wd 5e-4, crop+flip.
 MINI_COMMON = dict(model='convnet', dataset='cifar10', n_test=None, reg_eps=0.01, reg_convention='paper', augment='random', copies=10,
-                   momentum=0.9, weight_decay=5e-4, seed=0, horizon=None, batch_size=32, shuffle=True, sharpness_every=0)
+                   momentum=0.9, weight_decay=5e-4, seed=0, horizon=None, batch_size=32, shuffle=True, sharpness_every=0, precision='fp32')
 #                  mode  epochs lr   warmup clip  reg_alpha drop_last eval_every
 MINI = {'sgd':         ('sgd', 100, 0.05, 0, None, 0.0, True, 20),
         'fb-baseline': ('fb', 100, 0.1, 5, None, 0.0, False, 20),

@@ -1,0 +1,110 @@
+"""Every tutorial (nbs/3*.ipynb) runs as it would in Colab: alone in an empty folder (no repository beside it), with
+`google.colab` imported before the first cell, fbtrain already installed, plots drawn by plotly's Colab renderer.
+
+The stand-ins live in a temporary folder put first on PYTHONPATH: a `google.colab` package, and a `pip` whose
+`python -m pip` records its arguments and fails, so an install cell that does not notice fbtrain is installed fails
+the test instead of installing anything. Cells flagged with settings.ini's `tst_flags` (`slow`, `notest`) or
+`#| eval: false` are skipped, as `nbdev_test` skips them. FBTRAIN_DATA stays set (CI has no internet for
+torchvision's download, which is what Colab uses)."""
+import json, os, re, shutil, subprocess, sys, zipfile
+from pathlib import Path
+import pytest
+from nbdev.config import get_config
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIALS = sorted((ROOT/'nbs').glob('3*.ipynb'))
+CFG = get_config(path=ROOT)
+LOG = 'COLAB_STANDIN_LOG'
+
+STANDINS = {   # `google` stays a namespace package, so a real google.* (protobuf, ...) still imports beside it
+    'google/colab/__init__.py': '"Stand-in for Colab\'s google.colab (tests/test_colab.py)."\n',
+    'google/colab/output.py': 'def enable_custom_widget_manager(): "No-op stand-in."\n',
+    'pip/__init__.py': '',
+    'pip/__main__.py': ('import json, os, sys\n'
+                        f'with open(os.environ["{LOG}"], "a") as f: f.write(json.dumps(sys.argv[1:]) + "\\n")\n'
+                        'sys.exit("pip stand-in: no installs in this test")\n'),
+}
+
+RUNNER = r'''
+import sys
+import google.colab                     # Colab's kernel imports it before the first cell
+from execnb.nbio import read_nb
+from execnb.shell import CaptureShell
+from nbdev.process import extract_directives
+fn, skip = sys.argv[1], set(sys.argv[2].split())
+def no_eval(cell):                      # the rule of nbdev.test.test_nb
+    if cell.cell_type != 'code': return True
+    d = extract_directives(cell, remove=False)
+    if d.get('eval:', [''])[0].lower() == 'false': return True
+    return bool(skip & d.keys())
+sh = CaptureShell(fn)
+try: sh.run_all(read_nb(fn), exc_stop=True, preproc=no_eval)
+except BaseException:
+    sys.stderr.write(sh.prettytb(fname=fn) if getattr(sh, 'exc', None) else repr(sys.exc_info()[1])); sys.exit(1)
+'''
+
+def standins(d:Path)->Path:
+    "Write the stand-in packages into `d`; return it."
+    for name, text in STANDINS.items():
+        (d/name).parent.mkdir(parents=True, exist_ok=True); (d/name).write_text(text)
+    return d
+
+def colab_env(standin_dir:Path, log:Path)->dict:
+    "This environment with the stand-ins first on PYTHONPATH and the pip log set (FBTRAIN_DATA, FBTRAIN_THREADS kept)."
+    env = {k: v for k, v in os.environ.items() if k not in ('PLOTLY_RENDERER', 'IN_TEST')}
+    env['PYTHONPATH'] = os.pathsep.join([str(standin_dir), *([env['PYTHONPATH']] if env.get('PYTHONPATH') else [])])
+    env[LOG] = str(log); env.setdefault('FBTRAIN_THREADS', '1')
+    return env
+
+def pip_calls(log:Path)->list: return [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
+
+def code_cells(nb:Path)->list: return [''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+
+def install_cell(nb:Path)->str:
+    "The tutorial's install cell: the first code cell that mentions google.colab."
+    cell = next((s for s in code_cells(nb) if 'google.colab' in s), None)
+    assert cell is not None, f"{nb.name} has no install cell for Colab (a code cell that checks for google.colab)"
+    return cell
+
+def test_tutorials_found():
+    assert {p.name for p in TUTORIALS} >= {'30_sgd_vs_fullbatch.ipynb', '32_reproducing_the_paper.ipynb', '33_flat_minima.ipynb'}
+
+@pytest.mark.parametrize('nb', TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_install_cell_installs_when_missing(nb, tmp_path):
+    "Without fbtrain (no site-packages: `python -S`) the install cell tries `pip install fbtrain`, then the git URL of settings.ini."
+    d, log = standins(tmp_path/'standins'), tmp_path/'pip.log'
+    (tmp_path/'colab').mkdir()
+    code = 'import google.colab\n' + install_cell(nb)
+    r = subprocess.run([sys.executable, '-S', '-c', code], cwd=tmp_path/'colab', env=colab_env(d, log), capture_output=True, text=True, timeout=120)
+    calls = pip_calls(log)
+    assert calls, f"{nb.name}: the install cell did not call pip when fbtrain was missing (stderr: {r.stderr[-500:]})"
+    assert calls[0][0] == 'install' and 'fbtrain' in calls[0], calls
+    assert calls[-1][0] == 'install' and f"git+{CFG['git_url']}" in calls[-1], f"{nb.name}: no fallback to git+{CFG['git_url']}: {calls}"
+    assert r.returncode != 0, "both installs failed (the pip stand-in always fails), so the cell must fail"
+
+@pytest.mark.parametrize('nb', TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_runs_in_colab(nb, tmp_path):
+    "The tutorial's non-slow cells run from an empty folder with google.colab imported; its install cell installs nothing."
+    d, log, work = standins(tmp_path/'standins'), tmp_path/'pip.log', tmp_path/'colab'
+    work.mkdir(); shutil.copy(nb, work/nb.name)
+    r = subprocess.run([sys.executable, '-c', RUNNER, nb.name, CFG.get('tst_flags', '')], cwd=work, env=colab_env(d, log),
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, f"{nb.name} failed in a Colab-like run:\n{r.stderr[-4000:]}"
+    assert pip_calls(log) == [], f"{nb.name}: the install cell called pip although fbtrain is installed: {pip_calls(log)}"
+
+@pytest.mark.parametrize('nb', TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_no_repo_paths(nb):
+    "No tutorial reads files through a path into the repository (Colab has only the notebook)."
+    bad = [s for s in code_cells(nb) if re.search(r"['\"]\.\./", s)]
+    assert not bad, f"{nb.name} opens a path into the repository: {bad[0][:300]}"
+
+def test_results_ship_in_the_wheel(tmp_path):
+    "The results the tutorials read (fbtrain/results/*.json) are package data: the wheel Colab installs has them."
+    files = sorted((ROOT/'fbtrain'/'results').glob('*.json'))
+    assert {f.name for f in files} >= {'paper_table1.json', 'mini_ladder.json', 'mini2560_ladder.json'}
+    for f in files: json.loads(f.read_text()); assert f.stat().st_size < 100_000, f"{f.name} is large for package data"
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w', str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True, timeout=600)
+    whl, = tmp_path.glob('fbtrain-*.whl')
+    names = set(zipfile.ZipFile(whl).namelist())
+    assert {f'fbtrain/results/{f.name}' for f in files} <= names
