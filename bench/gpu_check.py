@@ -202,13 +202,12 @@ def dashboard_check(dev, plan) -> list:
     """The dashboard's own Start-click path, headless: `Dashboard(colab=True)` (plain figure, no widget front end) and
     `run(blocking=True, ...)`, which is what the Start button calls. ADAPT THIS FUNCTION when the dashboard changes."""
     import fbtrain.dashboard as D
-    names = {f.name for f in dataclasses.fields(D.RunConfig)}
-    length = 'epochs' if 'epochs' in names else 'steps'
-    dash = D.Dashboard(colab=True, interval=0.)
+    dash = D.Dashboard(colab=True, interval=0., device=str(dev) if dev.type != 'cuda' else 'auto')
     rows = []
-    for mode in D.MODES:
+    for mode in ('fb', 'sgd'):
         t = time.time()
-        run = dash.run(blocking=True, mode=mode, n_per_class=plan['dash_n'], sharpness_every=2, **{length: plan['dash_epochs']})
+        run = dash.run(blocking=True, mode=mode, n_per_class=plan['dash_n'], sharpness_every=2, epochs=plan['dash_epochs'], warmup=1,
+                       shuffle=True, reg_alpha=0.5 if mode == 'fb' else 0.)
         learn = run.get('learner'); h = learn.history[-1] if learn is not None and learn.history else {}
         rows.append(dict(mode=mode, status=run['status'], message=run.get('message', '')[:300], seconds=round(time.time() - t, 2),
                          epochs=len(learn.history) if learn else 0, loss=h.get('loss'), test_acc=h.get('test_acc'),
