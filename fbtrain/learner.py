@@ -120,6 +120,8 @@ class Learner:
                  opt_func=make_optimizer, # `opt_func(params, lr)`: the paper's Nesterov SGD by default
                  seed:int=0, # seed of augmentation and data order
                 ):
+        if not all(hasattr(train, a) for a in ('check', 'batches', 'backward', 'block_size')):
+            raise TypeError(f"train={train!r} is not a training strategy; use FullBatch(block_size) or MiniBatch(batch_size)")
         check_same_device(model, data.x_train, data.x_test)   # a clear message instead of a device error mid-run
         self.model, self.data, self.train, self.lr, self.cbs = model, data, train, lr, list(cbs)
         self.loss_func, self.opt_func, self.seed = loss_func, opt_func, seed
