@@ -22,11 +22,11 @@ def warmup_cosine(step:int, # 0-based epoch (the scheduler steps once per epoch;
     return peak*(1 + math.cos(math.pi*min(k, horizon)/horizon))/2
 
 # %% ../nbs/05_schedule.ipynb #c009
-def check_schedule(steps:int, warmup:int, horizon:int|None=None):
-    "Raise a `ValueError` naming the bad value unless `steps`, `warmup`, `horizon` make a valid schedule."
-    if not isinstance(steps, int) or steps < 1: raise ValueError(f"steps={steps!r} is not allowed; use an integer >= 1")
+def check_schedule(epochs:int, warmup:int, horizon:int|None=None):
+    "Raise a `ValueError` naming the bad value unless `epochs`, `warmup`, `horizon` make a valid schedule."
+    if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs={epochs!r} is not allowed; use an integer >= 1")
     if not isinstance(warmup, int) or warmup < 0: raise ValueError(f"warmup={warmup!r} is not allowed; use an integer >= 0")
-    if warmup >= steps: raise ValueError(f"warmup={warmup} is not shorter than the run (steps={steps}); use warmup < steps")
+    if warmup >= epochs: raise ValueError(f"warmup={warmup} is not shorter than the run (epochs={epochs}); use warmup < epochs")
     if horizon is not None and (not isinstance(horizon, int) or horizon < 1): raise ValueError(f"horizon={horizon!r} is not allowed; use an integer >= 1")
 
 def make_scheduler(opt:torch.optim.Optimizer, warmup:int, horizon:int)->torch.optim.lr_scheduler.LambdaLR:
