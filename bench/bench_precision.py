@@ -27,6 +27,7 @@ from common import RESULTS, machine, finish, facts_line, interleaved, med, set_t
 from fbtrain.data import get_data, make_blocks, TrainSet
 from fbtrain.device import to_device
 from fbtrain.gradient import rel_err, trainable
+from fbtrain.ladder import paired_interval
 from fbtrain.learner import Learner, FullBatch, Augment, Autocast
 from fbtrain.models import get_model
 
@@ -91,10 +92,12 @@ def ladder_summary(path:Path, from_git:bool=False)->dict|None:
             rev = _git('log', '-1', '--diff-filter=AM', '--format=%h', '--', str(rel)).strip()
             d = json.loads(_git('show', f'{rev}:{rel}')); src = f"{rel} as committed in {rev} (not in the working tree)"
         except (subprocess.CalledProcessError, ValueError, OSError): return None
-    acc = {}
+    acc, by_seed = {}, {}
     for row in d.get('rows', []):
-        if row.get('status', 'finished') == 'finished' and row.get('test_acc') is not None: acc.setdefault(row['recipe'], []).append(row['test_acc'])
-    return dict(source=src, acc=acc)
+        if row.get('status', 'finished') == 'finished' and row.get('test_acc') is not None:
+            acc.setdefault(row['recipe'], []).append(row['test_acc'])
+            by_seed.setdefault(row['recipe'].split('/', 1)[-1], {})[row['seed']] = 100*row['test_acc']
+    return dict(source=src, acc=acc, by_seed=by_seed)
 
 
 def accuracy():
@@ -165,13 +168,22 @@ def markdown(res):
         if fp: L += ['', f"fp32 reference ({fp['source']}): " + ', '.join(f"`{k}` {mu:.2f} ± {sd:.2f} %" for k, (mu, sd, n) in acc_rows(fp).items()) + '.']
     else:
         A, B = acc_rows(fp) if fp else {}, acc_rows(bf)
-        rows = []
+        rows, noise = [], []
         for k in dict.fromkeys([*A, *B]):
             a_, b_ = A.get(k), B.get(k)
+            iv = paired_interval(bf['by_seed'].get(k, {}), fp['by_seed'].get(k, {})) if fp and 'by_seed' in bf else {'low': None}
+            if iv['low'] is not None: noise.append((k, not iv['excludes_zero']))
             rows.append([f"`{k}`", f"{a_[0]:.2f} ± {a_[1]:.2f} ({a_[2]})" if a_ else '-', f"{b_[0]:.2f} ± {b_[1]:.2f} ({b_[2]})" if b_ else '-',
-                         f"{b_[0] - a_[0]:+.2f}" if a_ and b_ else '-'])
-        L += [f"fp32: {fp['source'] if fp else 'not found'}; bf16: {bf['source']}. Test accuracy % (mean ± std over seeds, seeds in brackets).", '']
-        L += table(['rung', 'fp32', 'bf16', 'bf16 − fp32 (pp)'], rows)
+                         f"{b_[0] - a_[0]:+.2f}" if a_ and b_ else '-',
+                         f"{iv['low']:+.2f} to {iv['high']:+.2f} ({iv['n']} seeds)" if iv['low'] is not None else '-'])
+        L += [f"fp32: {fp['source'] if fp else 'not found'}; bf16: {bf['source']}. Test accuracy % (mean ± std over seeds, seeds in brackets); "
+              "the interval is the paired 95 % t-interval of bf16 − fp32 over the seeds both have (same seed: same initialisation, "
+              "augmentation draws and block order).", '']
+        L += table(['rung', 'fp32', 'bf16', 'bf16 − fp32 (pp)', 'paired 95 % interval (pp)'], rows)
+        if noise:
+            inside = [k for k, ok in noise if ok]; out = [k for k, ok in noise if not ok]
+            L += ['', f"Within seed noise (the interval includes zero): {len(inside)} of {len(noise)} rungs"
+                  + (f"; outside it: {', '.join(f'`{k}`' for k in out)}." if out else '.')]
     return '\n'.join(L) + '\n'
 
 

@@ -10,7 +10,7 @@ import argparse, sys, time
 from pathlib import Path
 from .data import data_summary, DataError, set_threads
 from .recipes import get_recipe, list_recipes, override, run_recipe, LADDERS
-from .ladder import run_ladder, write_ladder, write_study
+from .ladder import run_ladder, write_ladder, write_study, collect
 from .distributed import init_distributed, is_main
 
 # %% ../nbs/20_cli.ipynb #c005
@@ -49,7 +49,8 @@ def cmd_compare(args):
     sets = (args.set or []) + ([f'n_per_class={args.n_per_class}'] if args.n_per_class else [])
     run_ladder(names, args.seeds, args.out, sets, log=print, data_dir=args.data_dir, device=args.device, quiet=args.quiet,
                deterministic=args.deterministic)
-    res = write_ladder(args.out, names, wall_s=round(time.time() - t0, 1))
+    rungs = list(dict.fromkeys([*names, *(r['recipe'] for r in collect(args.out))]))   # the folder's other runs stay in its table
+    res = write_ladder(args.out, rungs, wall_s=round(time.time() - t0, 1))
     print((Path(args.out)/'ladder.md').read_text())
     if args.ladder == 'study2560' and not args.recipes and not sets:   # the study's intervals and mechanism
         write_study(args.out, names); print((Path(args.out)/'study.md').read_text())
