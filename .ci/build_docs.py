@@ -322,6 +322,7 @@ def results_section(title: str, md: Path, js: Path, top: int, ids: list, shown: 
 LADDER_PAGES = (('Mini ladder (N = 640)', 'mini', 'ladder'),
                 ('The N = 2,560 study: the regularizer against seed noise', 'mini2560', 'study'),
                 ('The N = 2,560 ladder, every run', 'mini2560', 'ladder'),
+                ('The N = 2,560 study, fresh seeds 3–5: α 0.25 against SGD and its α 0 control', 'mini2560-fresh', 'ladder'),
                 ('Mini ladder with bf16 autocast', 'mini-bf16', 'ladder'))
 
 def results_page(results: Path) -> str:

@@ -18,9 +18,13 @@ SHIPPED = {   # package file: (source under bench/results, about)
         "The five rungs of the CPU ladder at N = 2,560 (the mini2560/* recipes: convnet, the first 256 CIFAR-10 training "
         "images of each class, all 10,000 test images), one thread of a 2-core CPU, every seed run so far. " + PER),
     'study2560.json': ('mini2560/study.json',
-        "The N = 2,560 study (`fbtrain --threads 1 compare --ladder study2560`): every rung and the alpha sweep, every seed "
-        "run so far, with paired 95 % t-intervals over seeds ('intervals') and each setting's final mean squared "
+        "The N = 2,560 study (`fbtrain --threads 1 compare --ladder study2560`): every rung, the alpha sweep and blocks of "
+        "128 at alpha 0.25, every seed run so far, with paired 95 % t-intervals over seeds ('intervals', 'sweep', 'pairs') and each setting's final mean squared "
         "block-gradient norm (blocks of 32) and lambda_max ('table': block_grad_sq, sharpness). Accuracies in %."),
+    'mini2560_fresh.json': ('mini2560-fresh/ladder.json',
+        "Fresh seeds 3, 4 and 5 at N = 2,560, run after the study had picked alpha 0.25 as its best alpha on seeds 0-2: "
+        "mini2560/fb-reg-a0.25, its alpha 0 control mini2560/fb-reg-a0 and mini2560/sgd, so that their paired intervals "
+        "carry no selection. " + PER),
 }
 
 

@@ -212,7 +212,8 @@ def _sweep(prefix:str='mini2560', alphas=(0., 0.25, 1.))->dict:
 
 RECIPES.update(_sweep('mini2560'))
 LADDERS = {'mini': MINI, 'mini2560': tuple(_mini('mini2560', 256)),
-           'study2560': (*_mini('mini2560', 256), 'mini2560/fb-reg-a0', 'mini2560/fb-reg-a0.25', 'mini2560/fb-reg-a1')}
+           'study2560': (*_mini('mini2560', 256), 'mini2560/fb-reg-a0', 'mini2560/fb-reg-a0.25', 'mini2560/fb-reg-a1',
+                         'mini2560/fb-reg-a0.25-b128')}   # blocks of 128 at the sweep's best α (0.25)
 
 # %% ../nbs/10_recipes.ipynb #c021
 def _model(r:Recipe, data, device):

@@ -108,3 +108,14 @@ def test_results_ship_in_the_wheel(tmp_path):
     whl, = tmp_path.glob('fbtrain-*.whl')
     names = set(zipfile.ZipFile(whl).namelist())
     assert {f'fbtrain/results/{f.name}' for f in files} <= names
+
+def test_shipped_results_match_bench_results():
+    "Each shipped result equals the bench/results file it comes from (bench/ship_results.py was run after the last run)."
+    sys.path.insert(0, str(ROOT/'bench'))
+    try: from ship_results import SHIPPED
+    finally: sys.path.remove(str(ROOT/'bench'))
+    assert SHIPPED, "bench/ship_results.py ships nothing"
+    for name, (src, about) in SHIPPED.items():
+        shipped = json.loads((ROOT/'fbtrain'/'results'/name).read_text())
+        assert shipped == {'about': about, **json.loads((ROOT/'bench'/'results'/src).read_text())}, \
+            f"fbtrain/results/{name} differs from bench/results/{src}: run `python bench/ship_results.py`"
