@@ -1,5 +1,5 @@
 """Write README.md from nbs/index.ipynb (Quarto's `nbdev_readme` is not available offline); `--check` only compares."""
-import json, sys
+import json, re, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,7 +12,8 @@ def readme_text() -> str:
         src = ''.join(c['source']).strip()
         if c['cell_type'] == 'markdown': parts.append(src)
         elif c['cell_type'] == 'code' and not src.startswith('#| hide'): parts.append(f"```python\n{src}\n```")
-    return '\n\n'.join(parts) + '\n'
+    text = '\n\n'.join(parts) + '\n'
+    return re.sub(r'\]\((?!https?:|nbs/)([\w.-]+\.ipynb)', r'](nbs/\1', text)   # notebook links, from the repository root
 
 def commands(text: str) -> tuple:
     "The two commands of the README: (set up + main job, tests): the bash blocks under their headings."

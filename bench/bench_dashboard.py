@@ -3,9 +3,9 @@
 Usage: FBTRAIN_THREADS=1 python bench/bench_dashboard.py [--repeats 5] [--fb-epochs 8] [--sgd-epochs 3] [--out bench/results]
        python bench/bench_dashboard.py --report   # rewrite dashboard.md from dashboard.json
 
-The runs execute inside a real IPython kernel (started with jupyter_client), with the dashboard's `FigureWidget`
-displayed, so every refresh is serialised and published on the kernel's iopub socket exactly as in JupyterLab (no
-browser is attached: the cost of drawing, which happens in the browser's process, is not counted). Each run is what
+The runs execute inside a real IPython kernel (started with jupyter_client), with the dashboard's figure
+displayed (its plotly JSON re-sent through its display id), so every refresh is serialised and published on the
+kernel's iopub socket exactly as in JupyterLab (no browser is attached: the cost of drawing, which happens in the browser's process, is not counted). Each run is what
 the dashboard trains for a preset, built the dashboard's way (`live_learner`: `build` with the test subset during the
 run, train accuracy, `DashboardCB`), shortened and with sharpness off so that training dominates: the '+ clip'
 preset (full batch, 640 CIFAR-10 images, blocks of 32, clip 0.25) and the 'SGD' preset (batches of 32: 20 steps per
@@ -37,7 +37,7 @@ set_threads()
 runs = {'fb': replace(preset('+ clip'), epochs=FB_EPOCHS, warmup=1, sharpness_every=0, n_test=1000),
         'sgd': replace(preset('SGD'), epochs=SGD_EPOCHS, sharpness_every=0, n_test=1000)}
 data = cached_data(64, 1000)
-plot = LivePlot(); display(plot.fig)
+plot = LivePlot(); plot.show()
 VARIANTS = {'contiguous': (False, 0.5), 'channels_last': (True, 0.5), 'channels_last, no plot': (True, None),
             'channels_last, refresh every epoch': (True, 0.)}
 def one(mode, cl, interval):

@@ -1,4 +1,4 @@
-"""Every tutorial (nbs/3*.ipynb) runs as it would in Colab: alone in an empty folder (no repository beside it), with
+"""Every tutorial (the notebooks in nbs/ that export nothing, the start-here page included) runs as it would in Colab: alone in an empty folder (no repository beside it), with
 `google.colab` imported before the first cell, fbtrain already installed, plots drawn by plotly's Colab renderer.
 
 The stand-ins live in a temporary folder put first on PYTHONPATH: a `google.colab` package, and a `pip` whose
@@ -12,7 +12,13 @@ import pytest
 from nbdev.config import get_config
 
 ROOT = Path(__file__).resolve().parents[1]
-TUTORIALS = sorted((ROOT/'nbs').glob('3*.ipynb'))
+def _is_tutorial(p:Path)->bool:
+    "A notebook that exports no module and is not the index: a page for students."
+    cells = json.loads(p.read_text())['cells']
+    return p.name != 'index.ipynb' and not any(c['cell_type'] == 'code' and re.search(r'^#\|\s*default_exp\b', ''.join(c['source']), re.M)
+                                               for c in cells)
+
+TUTORIALS = sorted(p for p in (ROOT/'nbs').glob('*.ipynb') if _is_tutorial(p))
 CFG = get_config(path=ROOT)
 LOG = 'COLAB_STANDIN_LOG'
 
@@ -67,7 +73,10 @@ def install_cell(nb:Path)->str:
     return cell
 
 def test_tutorials_found():
-    assert {p.name for p in TUTORIALS} >= {'30_sgd_vs_fullbatch.ipynb', '32_reproducing_the_paper.ipynb', '33_flat_minima.ipynb'}
+    assert {p.name for p in TUTORIALS} >= {'29_start_here.ipynb', '30_sgd_vs_fullbatch.ipynb', '31_edge_of_stability.ipynb',
+                                           '31b_where_the_regularizer_comes_from.ipynb', '32_reproducing_the_paper.ipynb',
+                                           '33_flat_minima.ipynb'}
+    assert TUTORIALS[0].name == '29_start_here.ipynb'      # first among the tutorials, in reading order and in the docs
 
 @pytest.mark.parametrize('nb', TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_install_cell_installs_when_missing(nb, tmp_path):
@@ -119,3 +128,74 @@ def test_shipped_results_match_bench_results():
         shipped = json.loads((ROOT/'fbtrain'/'results'/name).read_text())
         assert shipped == {'about': about, **json.loads((ROOT/'bench'/'results'/src).read_text())}, \
             f"fbtrain/results/{name} differs from bench/results/{src}: run `python bench/ship_results.py`"
+
+# --- every cell, slow ones included, at 2 threads, as a Colab screen shows it ---------------------------------------
+SCREEN = r'''
+import json, sys
+import google.colab                     # Colab's kernel imports it before the first cell
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
+from execnb.nbio import read_nb
+from nbdev.process import extract_directives
+fn, skip, report = sys.argv[1], set(sys.argv[2].split()), sys.argv[3]
+
+class Screen(DisplayPublisher):
+    "What a notebook front end shows: a new output per display; an update replaces the output with its display id."
+    cells, shown = [[]], {}
+    def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kw):
+        did = (transient or {}).get('display_id')
+        if update and did in self.shown: self.shown[did]['data'] = data; return
+        out = dict(data=data, display_id=did); self.cells[-1].append(out)
+        if did: self.shown[did] = out
+
+def is_figure(out:dict)->bool:
+    d = out['data']
+    return 'application/vnd.plotly.v1+json' in d or 'plotly' in str(d.get('text/html', ''))
+
+def runs(cell)->bool:                   # nbdev's rule, except that `slow` cells run too
+    d = extract_directives(cell, remove=False)
+    return d.get('eval:', [''])[0].lower() != 'false' and not (skip & d.keys())
+
+sh = InteractiveShell.instance()
+sh.display_pub = Screen(shell=sh)
+figs = []
+for i, cell in enumerate(read_nb(fn).cells):
+    if cell.cell_type != 'code' or not runs(cell): continue
+    sh.display_pub.cells.append([])
+    r = sh.run_cell(cell.source, store_history=False)
+    figs.append(dict(cell=i, figures=sum(map(is_figure, sh.display_pub.cells[-1]))))
+    if not r.success: sys.stderr.write(f'cell {i} failed:\n{cell.source[:500]}\n'); sys.exit(1)
+json.dump(figs, open(report, 'w'))
+'''
+
+@pytest.mark.slow
+@pytest.mark.parametrize('nb', TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_runs_in_colab_at_two_threads(nb, tmp_path):
+    "Top to bottom, `slow` cells included, at 2 torch threads, as Colab runs it; no cell shows more than 3 figures."
+    d, log, work, report = standins(tmp_path/'standins'), tmp_path/'pip.log', tmp_path/'colab', tmp_path/'figures.json'
+    work.mkdir(); shutil.copy(nb, work/nb.name)
+    env = {**colab_env(d, log), 'FBTRAIN_THREADS': '2'}
+    r = subprocess.run([sys.executable, '-c', SCREEN, nb.name, 'notest', str(report)], cwd=work, env=env,
+                       capture_output=True, text=True, timeout=3600)
+    assert r.returncode == 0, f"{nb.name} failed in a Colab-like run at 2 threads:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    figs = json.loads(report.read_text())
+    print(nb.name, 'figures per cell:', {f['cell']: f['figures'] for f in figs if f['figures']})
+    piled = [f for f in figs if f['figures'] > 3]
+    assert not piled, f"{nb.name}: cells that pile up figures instead of updating one: {piled}"
+    assert pip_calls(log) == [], f"{nb.name}: the install cell called pip although fbtrain is installed: {pip_calls(log)}"
+
+def _tiny_nb(path:Path, *sources):
+    cells = [dict(cell_type='code', id=f'c{i}', metadata={}, execution_count=None, outputs=[], source=s) for i, s in enumerate(sources)]
+    path.write_text(json.dumps(dict(cells=cells, metadata={}, nbformat=4, nbformat_minor=5)))
+
+def test_screen_counts_what_piles_up(tmp_path):
+    "The Colab screen above counts five figures where `display(fig, display_id=True)` is refreshed, one for `LiveFigure`."
+    d, report = standins(tmp_path/'standins'), tmp_path/'figures.json'
+    _tiny_nb(tmp_path/'t.ipynb', 'import plotly.graph_objects as go\nfrom IPython.display import display\nfig = go.Figure(go.Scatter(y=[1, 2]))',
+             'h = display(fig, display_id=True)\nfor i in range(4): fig.data[0].y = (1, i); h.update(fig)',   # go.Figure drops the id
+             'from fbtrain.dashboard import LiveFigure\nlf = LiveFigure(fig).show()\nfor i in range(4): fig.data[0].y = (1, i); lf.refresh()')
+    r = subprocess.run([sys.executable, '-c', SCREEN, 't.ipynb', 'notest', str(report)], cwd=tmp_path,
+                       env=colab_env(d, tmp_path/'pip.log'), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    test = {f['cell']: f['figures'] for f in json.loads(report.read_text())}
+    assert test[0] == 0 and test[1] >= 5 and test[2] == 1, test   # plotly's Colab renderer: a new output per show
