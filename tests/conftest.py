@@ -1,4 +1,4 @@
-import os, pytest
+import os, pytest, torch
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10'
@@ -11,3 +11,10 @@ def _has_cifar():
     except Exception: return False
 
 needs_cifar = pytest.mark.skipif(not _has_cifar(), reason='CIFAR-10 not available (set FBTRAIN_DATA)')
+
+@pytest.fixture(scope='module')
+def one_thread():
+    "The module's tests run at one torch thread (the thread count changes the numerics); restored afterwards."
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -18,12 +18,7 @@ from fbtrain.stability import SharpnessCB, mse_loss, stability_threshold, standa
 NB = Path(__file__).resolve().parents[1]/'nbs'/'31_edge_of_stability.ipynb'
 LR = 0.4
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "Every test here runs at one torch thread (the thread count changes the numerics)."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')   # every test here at one torch thread (conftest.py)
 
 @pytest.fixture(scope='module')
 def digits(one_thread): return standardized(get_data('digits', device='cpu'))
