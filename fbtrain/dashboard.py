@@ -311,7 +311,7 @@ def first_points(learn)->list:
     "Sharpness measured before the first epoch of this fit: `SharpnessCB` records that no epoch record holds."
     cb = next((c for c in learn.cbs if isinstance(c, SharpnessCB)), None)
     done = {h['epoch'] for h in learn.history}
-    return [dict(epoch=r['epoch'], step=r['step'], time=learn.elapsed if r['epoch'] else 0., sharpness=r['sharpness'])
+    return [dict(epoch=r['epoch'], step=r['step'], time=None if r['epoch'] else 0., sharpness=r['sharpness'])
             for r in getattr(cb, 'records', []) if r['epoch'] not in done and r.get('sharpness') is not None]
 
 class DashboardCB(Callback):
