@@ -258,7 +258,7 @@ def _ticks(vals:list)->dict: return dict(tickmode='array', tickvals=vals) if val
 def _log_axes(self:LivePlot):
     "Ticks of the loss and gradient-norm panels from the values they show."
     for (r, c), keys in (((1, 1), ('loss',)), ((2, 1), ('grad_norm', 'grad_norm_clipped'))):
-        ys = [y for run in self.runs for k in keys for y in _xy(run['history'], k)[1] if y > 0]
+        ys = [y for run in self.runs for k in keys for y in _xy(run['history'], k)[1] if 0 < y < math.inf]
         if ys: self.fig.update_yaxes(row=r, col=c, **_ticks(log_ticks(min(ys), max(ys))))
 
 @patch
