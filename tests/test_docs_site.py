@@ -124,7 +124,7 @@ def test_index(browser):
     pg = browser.goto('index.html')
     assert 'fbtrain' in pg.title()
     pg.locator('h1:visible', has_text='fbtrain').first.wait_for()
-    assert pg.locator('pre:visible', has_text='pip install fbtrain').count() >= 1
+    assert pg.locator('pre:visible', has_text='pip install -e .').count() >= 1
     browser.check_clean('index.html')
 
 def _readme_block(text: str, head: str) -> str:
@@ -135,7 +135,7 @@ def test_readme_commands_match_docs(browser):
     "The index page shows README's install command and its two commands (set up + main job, tests), verbatim."
     readme = (ROOT/'README.md').read_text()
     want = [_readme_block(readme, '## Install'), *make_readme.commands(readme)]
-    assert want[0] == 'pip install fbtrain'
+    assert want[0] == 'pip install -e .'           # what works until fbtrain is on PyPI
     pg = browser.goto('index.html')
     shown = [t.strip() for t in pg.locator('pre:visible').all_inner_texts()]
     for cmd in want: assert cmd in shown, f'{cmd!r} is not a code block of the docs index page: {shown}'
