@@ -10,7 +10,7 @@ cfg = config['DEFAULT']
 cfg_keys = 'version description keywords author author_email'.split()
 expected = cfg_keys + "lib_name user branch license status min_python audience language".split()
 for o in expected: assert o in cfg, f"missing expected setting: {o}"
-setup_cfg = {o: cfg[o] for o in cfg_keys}
+setup_cfg = {o: cfg[o] for o in cfg_keys if cfg[o]}      # an empty setting (author_email) is left out
 
 licenses = {'apache2': 'Apache-2.0', 'mit': 'MIT'}
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive']
@@ -35,7 +35,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
-    package_data={cfg['lib_name']: ['results/*.json']},   # measured results the tutorials read (no repo beside them in Colab)
+    package_data={cfg['lib_name']: ['results/*.json', 'assets/*']},   # measured results the tutorials read; plotly.js for results pages
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     dependency_links=cfg.get('dep_links', '').split(),

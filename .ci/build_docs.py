@@ -155,10 +155,11 @@ def clean_html(h: str) -> str | None:
     return h
 
 def plotly_html(fig_json) -> str:
-    "A plotly JSON figure as a div + Plotly.newPlot script, for the page's local plotly.js."
+    """A plotly JSON figure as a div + Plotly.newPlot script for the page's local plotly.js; fbtrain's results pages
+    draw theirs the same way: a width fixed in the notebook is dropped, so the figure fills the content column."""
     import plotly.io as pio
-    fig = pio.from_json(json.dumps(fig_json), skip_invalid=True)
-    return pio.to_html(fig, include_plotlyjs=False, include_mathjax=False, full_html=False)
+    from fbtrain.report import figure_div
+    return figure_div(pio.from_json(json.dumps(fig_json), skip_invalid=True))
 
 def show_doc_anchors(nb: dict):
     "Anchors the converter gives a processed notebook's show_doc entries (the first heading of each)."
@@ -199,8 +200,20 @@ def convert_output(o, asis: bool, links: Links):
     if not data: return None
     return dict(o, data=data, metadata={k: v for k, v in o.get('metadata', {}).items() if k in data})
 
-def convert_nb(nb: dict, links: Links, name: str) -> tuple:
-    "A processed notebook as a myst-nb notebook, and its front matter."
+def colab_url(rel: Path) -> str:
+    "Open-in-Colab address of source notebook `rel` (relative to nbs/), from settings.ini's user, repo and branch."
+    s = get_config(path=ROOT)
+    nbs = Path(s.nbs_path).resolve().relative_to(ROOT).as_posix()
+    return f"https://colab.research.google.com/github/{s['user']}/{s['repo']}/blob/{s['branch']}/{nbs}/{rel.as_posix()}"
+
+def colab_badge(url: str, here: str) -> str:
+    "The Open-in-Colab badge (a local image: the site loads nothing from elsewhere) as a markdown cell's HTML."
+    img = '../' * here.count('/') + '_static/colab-badge.svg'
+    return (f'<p class="fbtrain-colab"><a href="{html.escape(url)}"><img src="{img}" alt="Open In Colab" '
+            f'width="117" height="20"></a></p>')
+
+def convert_nb(nb: dict, links: Links, name: str, badge: str = '') -> tuple:
+    "A processed notebook as a myst-nb notebook, and its front matter; `badge`: HTML shown under the title."
     fm = front_matter(nb)
     cells = []
     title = fm.get('title')
@@ -208,6 +221,7 @@ def convert_nb(nb: dict, links: Links, name: str) -> tuple:
         title = title or name.replace('_', ' ').capitalize()
         head = f'# {title}' + (f'\n\n> {fm["description"]}' if fm.get('description') else '')
         cells.append({'cell_type': 'markdown', 'metadata': {}, 'source': links(head)})
+    if badge: cells.insert(1 if cells else 0, {'cell_type': 'markdown', 'metadata': {}, 'source': badge})
     for c in nb['cells']:
         if c['cell_type'] == 'markdown':
             s = src_text(c['source'])
@@ -393,7 +407,8 @@ def build(nbs: Path, out: Path, results: Path, work: Path) -> None:
                         for c in src_nb['cells'])
         stem = pages[rel.as_posix()]
         links.here, links.src = stem, rel.as_posix()
-        nb, _ = convert_nb(nbs_pp[rel], links, Path(stem).name)
+        tutorial = not is_module and rel.as_posix() != 'index.ipynb'
+        nb, _ = convert_nb(nbs_pp[rel], links, Path(stem).name, colab_badge(colab_url(rel), stem) if tutorial else '')
         if rel.as_posix() != 'index.ipynb': (library if is_module else tutorials).append(stem)
         (src/f'{stem}.ipynb').parent.mkdir(parents=True, exist_ok=True)
         (src/f'{stem}.ipynb').write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding='utf-8')
@@ -409,6 +424,8 @@ def build(nbs: Path, out: Path, results: Path, work: Path) -> None:
                                   ('title', 'description', 'author', 'copyright', 'git_url', 'version', 'branch')}))
     static = src/'_static'; static.mkdir(exist_ok=True)
     shutil.copy(plotly_js(), static/'plotly.min.js')
+    from fbtrain.report import NARROW_JS     # phone-width figures: legend below the plot, as on results pages
+    (static/'fbtrain-figures.js').write_text(NARROW_JS, encoding='utf-8')
     shutil.copy(mathjax_js(), static/'tex-svg.js')
     log(f'converted {len(order)} notebooks + results: {time.time()-t0:.1f} s')
     html_dir = work/'build'/'html'              # myst-nb writes beside the output folder: keep that in `work`

@@ -1,22 +1,25 @@
-"""Execute notebooks in place and save their outputs (the docs site shows stored outputs).
+"""Execute notebooks in place and save their outputs: the docs site shows the stored outputs (see CONTRIBUTING.md).
 
     python .ci/exec_nbs.py [NB ...] [--flags "slow"] [--keep-going]
+    python .ci/exec_nbs.py --stale          # list notebooks whose stored outputs predate their code; rc 1 if any
 
-Default: every notebook in nbs/ (file-name order, `index.ipynb` first). Each notebook runs in its own fresh
-process with nbdev's machinery (execnb's `CaptureShell`, as `nbdev_test` runs it), with the working directory set to
-the notebook's folder and FBTRAIN_THREADS=1. Cells flagged with a test flag of settings.ini (`tst_flags`: `#| slow`,
-`#| notest`) or `#| eval: false` are skipped, as in nbdev_test (their stored outputs, if any, are kept; `--flags`
-runs flagged cells too, like `nbdev_test --flags`). Outputs are written back, widget state is never stored
-(`metadata.widgets` removed), plotly figures use the `notebook_connected` renderer (no embedded plotly.js) and each
-notebook must stay under 1 MB. Finally `nbdev_clean` runs on every executed notebook.
+Default: every notebook in nbs/ (index first, then file-name order). Each notebook runs top to bottom in a fresh
+Jupyter kernel (nbclient), in the notebook's folder, with FBTRAIN_THREADS=1, live figures sent as plotly JSON through
+their display id (FBTRAIN_LIVEPLOT=json, so the stored output is the last frame, as a student saw it) and plotly's
+`plotly_mimetype` renderer (plotly JSON, never an embedded plotly.js). `--flags` (default "slow") names the test flags
+of settings.ini whose cells run too; cells with another flag (`#| notest`) or `#| eval: false` are skipped and keep
+their stored outputs. Widget views are stored without widget state. Each notebook must stay under 1 MB; it gets a
+stamp (metadata.fbtrain.sources: a hash of its code cells) that `--stale` and tests/test_docs_site.py compare with
+its code. Finally `nbdev_clean` runs on every executed notebook.
 """
-import argparse, json, os, subprocess, sys, time, traceback
+import argparse, copy, hashlib, json, os, re, subprocess, sys, time
 from pathlib import Path
 from nbdev.config import get_config
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BYTES = 1_000_000
-PLOTLY_JS_MARK = 'plotly.js v'          # the banner at the top of the embedded plotly.js bundle
+PLOTLY_JS_MARK = re.compile(r'plotly\.js (?:\([\w -]+\) )?v\d+\.\d+\.\d+')   # the banner of a plotly.js bundle
+ENV = dict(FBTRAIN_THREADS='1', FBTRAIN_LIVEPLOT='json', PLOTLY_RENDERER='plotly_mimetype')
 
 def default_nbs():
     "Every notebook in nbs/ (not in `_`/`.` folders, not `_`/`.` files), index first, then file-name order."
@@ -25,68 +28,80 @@ def default_nbs():
           if not any(part.startswith(('_', '.')) for part in p.relative_to(nbs).parts)]
     return sorted(fs, key=lambda p: (p.relative_to(nbs).as_posix() != 'index.ipynb', p.relative_to(nbs).as_posix()))
 
-def exec_one(fn: Path, flags: list) -> None:
-    "Run in a fresh process: execute `fn` in place with execnb's CaptureShell, skipping flagged cells."
-    from execnb.nbio import read_nb, write_nb, nb2str
-    from execnb.shell import CaptureShell
-    from nbdev.process import NBProcessor, extract_directives
-    from nbdev.frontmatter import FrontmatterProc
+def src(c) -> str: return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+
+def sources_hash(nb: dict) -> str:
+    "A hash of the notebook's code cells, in order: the stamp that says which code made the stored outputs."
+    h = hashlib.sha256()
+    for c in nb['cells']:
+        if c['cell_type'] == 'code': h.update(src(c).strip().encode() + b'\0')
+    return h.hexdigest()[:16]
+
+def is_stale(fn: Path) -> bool:
+    "The notebook has stored outputs, and they were made by other code than it holds now (or carry no stamp)."
+    nb = json.loads(fn.read_text(encoding='utf-8'))
+    if not any(c.get('outputs') for c in nb['cells']): return False
+    return nb['metadata'].get('fbtrain', {}).get('sources') != sources_hash(nb)
+
+def skipped(cell, skip: set) -> bool:
+    "The rule of nbdev_test: `#| eval: false` and cells flagged with a test flag not being run."
+    from nbdev.process import extract_directives
+    from execnb.nbio import dict2nb
+    d = extract_directives(dict2nb({'cells': [cell]}).cells[0], remove=False)
+    return d.get('eval:', [''])[0].lower() == 'false' or bool(skip & d.keys())
+
+def exec_one(fn: Path, flags: list) -> list:
+    "Execute `fn` in a fresh kernel; write it back with its outputs and stamp; return what is wrong (then not written)."
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.read(fn, as_version=4)
     skip = set(get_config(path=ROOT).get('tst_flags', '').split()) - set(flags)
-    fm = getattr(NBProcessor(fn, procs=FrontmatterProc, process=True).nb, 'frontmatter_', {}) or {}
-    if str(fm.get('skip_exec', '')).lower() in ('true', 'yes', '1'):
-        print(f'  {fn.name}: skip_exec set, not executed'); return
-    nb = read_nb(fn)
-    def no_eval(cell):                  # same rule as nbdev.test.test_nb
-        if cell.cell_type != 'code': return True
-        if 'nbdev_export' + '(' in cell.source: return True
-        d = extract_directives(cell, remove=False)
-        if d.get('eval:', [''])[0].lower() == 'false': return True
-        return bool(skip & d.keys())
-    os.environ.pop('IN_TEST', None)
-    shell = CaptureShell(fn)
-    shell._fname = fn
-    try: shell.run_all(nb, exc_stop=True, preproc=no_eval)
-    except BaseException:
-        if shell.exc: sys.stderr.write(shell.prettytb(fname=fn) + '\n')
-        else: traceback.print_exc()
-        sys.exit(1)
+    run = copy.deepcopy(nb)
+    off = [i for i, c in enumerate(run.cells) if c.cell_type == 'code' and skipped(c, skip)]
+    for i in off: run.cells[i].source = ''
+    NotebookClient(run, kernel_name='python3', timeout=None, store_widget_state=False,
+                   resources={'metadata': {'path': str(fn.parent)}}).execute()
+    for i, c in enumerate(run.cells):
+        if c.cell_type == 'code' and i not in off: nb.cells[i].outputs = c.outputs
     nb.metadata.pop('widgets', None)
-    errs = problems(fn.name, nb2str(nb))
-    if errs:                            # leave the notebook as it was
-        print('\n'.join(errs) + '\n(notebook not written)', file=sys.stderr); sys.exit(2)
-    write_nb(nb, fn)
+    nb.metadata['fbtrain'] = {'sources': sources_hash(nb)}
+    text = nbformat.writes(nb)
+    errs = problems(fn.name, text)
+    if not errs: fn.write_text(text + '\n', encoding='utf-8')
+    return errs
 
 def problems(name: str, text: str) -> list:
     "What is wrong with a notebook's saved text: size, widget state, embedded plotly.js."
     errs = []
     if len(text.encode()) >= MAX_BYTES: errs.append(f'{name} is {len(text.encode())/1e6:.2f} MB (limit 1 MB)')
     if 'widgets' in json.loads(text).get('metadata', {}): errs.append(f'{name} stores widget state')
-    if PLOTLY_JS_MARK in text: errs.append(f'{name} embeds plotly.js (use the notebook_connected renderer)')
+    if PLOTLY_JS_MARK.search(text): errs.append(f'{name} embeds plotly.js (use the plotly_mimetype renderer)')
     return errs
 
 def check(fn: Path) -> list: return problems(fn.name, fn.read_text(encoding='utf-8'))
 
+def clean(fn: Path):
+    subprocess.run([sys.executable, '-c', 'import sys; from nbdev.clean import nbdev_clean; '
+                    'nbdev_clean.__wrapped__(fname=sys.argv[1])', str(fn)], cwd=ROOT, check=True)
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('nbs', nargs='*', help='notebooks (default: all of nbs/)')
-    ap.add_argument('--flags', default='', help='space separated test flags whose cells run too (e.g. "slow")')
+    ap.add_argument('--flags', default='slow', help='space separated test flags whose cells run too (default "slow")')
     ap.add_argument('--keep-going', action='store_true', help='go on with the next notebook after a failure')
-    ap.add_argument('--one', help=argparse.SUPPRESS)
+    ap.add_argument('--stale', action='store_true', help='only list notebooks whose stored outputs predate their code')
     a = ap.parse_args(argv)
-    if a.one:                           # child process: one notebook
-        exec_one(Path(a.one), a.flags.split()); return 0
     fns = [Path(f).resolve() for f in a.nbs] or default_nbs()
-    env = dict(os.environ, FBTRAIN_THREADS='1')
-    env.setdefault('PLOTLY_RENDERER', 'notebook_connected')
+    if a.stale:
+        stale = [f.name for f in fns if is_stale(f)]
+        print('\n'.join(stale) or 'no stale outputs'); return 1 if stale else 0
+    os.environ.update(ENV); os.environ.pop('IN_TEST', None)
     failed, t00 = [], time.time()
     for fn in fns:
         t0 = time.time()
-        r = subprocess.run([sys.executable, __file__, '--one', str(fn), '--flags', a.flags], cwd=fn.parent, env=env)
-        errs = [] if r.returncode == 0 else [f'{fn.name}: execution failed (rc {r.returncode})']
-        if not errs:
-            subprocess.run([sys.executable, '-c', 'import sys; from nbdev.clean import nbdev_clean; nbdev_clean.__wrapped__(fname=sys.argv[1])',
-                            str(fn)], cwd=ROOT, check=True)
-            errs = check(fn)
+        try: errs = exec_one(fn, a.flags.split())
+        except Exception as e: errs = [f'{fn.name}: execution failed: {str(e)[-3000:]}']
+        if not errs: clean(fn); errs = check(fn)
         print(f'{"FAIL" if errs else "ok  "} {fn.name} ({time.time()-t0:.1f} s)', flush=True)
         for e in errs: print('     ' + e, file=sys.stderr, flush=True)
         failed += errs

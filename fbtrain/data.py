@@ -9,7 +9,7 @@ __all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'CIFAR_CLASSES', 'SPLITS', 'AUGMENT_MODES'
            'Crops', 'TrainSet', 'make_blocks', 'Data', 'get_data', 'data_summary']
 
 # %% ../nbs/00_data.ipynb #c002
-import os, pickle, shutil
+import os, pickle, shutil, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -61,6 +61,13 @@ def check_images(x:np.ndarray, # images, uint8 NHWC (N,32,32,3)
 # %% ../nbs/00_data.ipynb #c013
 def _num_key(p:Path): return [int(t) if t.isdigit() else t for t in p.stem.replace('-', '_').split('_')]
 
+def _open_npz(f:Path):
+    "`np.load` of `f`, or a `DataError` naming the file when it is not a readable npz (truncated copy, other format)."
+    try: return np.load(f)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise DataError(f"{f}: cannot be read as an npz file ({type(e).__name__}: {e}; {f.stat().st_size:,} bytes); "
+                        "it may be truncated: copy or download it again") from None
+
 def read_npz_folder(path:Path, # folder with train*.npz and test*.npz
                     split:str='train'):
     "Images (NHWC uint8) and labels of `split` from a folder of npz files."
@@ -68,7 +75,7 @@ def read_npz_folder(path:Path, # folder with train*.npz and test*.npz
     if not files: raise DataError(f"{path}: no {split}*.npz files")
     xs, ys = [], []
     for f in files:
-        with np.load(f) as z:
+        with _open_npz(f) as z:
             if 'images' not in z or 'labels' not in z:
                 raise DataError(f"{f}: keys {sorted(z.keys())}; expected 'images' (N,32,32,3 uint8) and 'labels'")
             x, y = z['images'], z['labels']

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'CHANNELS_LAST', 'PRECISIONS', 'available_devices', 'resolve_device', 'device_flags', 'fast_defaults',
-           'is_conv_model', 'to_device', 'check_same_device', 'DeviceMemoryError', 'is_oom', 'oom_advice', 'oom_hint']
+           'is_conv_model', 'to_device', 'check_same_device', 'DeviceMemoryError', 'is_oom', 'oom_advice', 'oom_hint',
+           'cpu_name']
 
 # %% ../nbs/00b_device.ipynb #c002
 import os, warnings
@@ -133,3 +134,12 @@ def oom_hint(block_size:int, # examples per block (or mini-batch) in use
         said = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise DeviceMemoryError(f"out of device memory with block_size={block_size} and precision {precision!r}: "
                                 f"{oom_advice(block_size, precision)}. PyTorch said: {said}") from e
+
+# %% ../nbs/00b_device.ipynb #c030b
+def cpu_name()->str:
+    "The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows."
+    import platform
+    try:
+        with open('/proc/cpuinfo') as f: name = next((l.split(':', 1)[1] for l in f if l.startswith('model name')), '')
+    except OSError: name = ''
+    return name.strip() or platform.processor() or platform.machine()

@@ -5,18 +5,20 @@
 # %% auto #0
 __all__ = ['CANCEL', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'CancelBackwardException',
            'CancelStepException', 'DivergedError', 'Callback', 'run_cbs', 'with_cbs', 'FullBatch', 'MiniBatch',
-           'Learner', 'Augment', 'Schedule', 'Clip', 'Autocast', 'evaluate', 'average_bn_stats', 'EvalCB', 'ProgressCB',
-           'JSONLogCB', 'CheckpointCB', 'records_table', 'StopAt']
+           'Learner', 'Augment', 'Schedule', 'Clip', 'Autocast', 'evaluate', 'average_bn_stats', 'EvalCB', 'epoch_bar',
+           'ProgressCB', 'JSONLogCB', 'CheckpointCB', 'records_table', 'StopAt']
 
 # %% ../nbs/06_learner.ipynb #c002
-import functools, json, math, time
+import functools, json, math, time, warnings
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
 from fastcore.basics import patch
-from fastprogress.fastprogress import progress_bar, ConsoleProgressBar
+from fastcore.imports import in_notebook
+warnings.filterwarnings('ignore', message="Couldn't import ipywidgets properly")   # fastprogress 1.0 without matplotlib
+from fastprogress.fastprogress import NBProgressBar, ConsoleProgressBar
 from torch.nn.utils import get_total_norm
 from .data import Data, TrainSet, make_blocks
 from .device import check_same_device, oom_hint
@@ -325,11 +327,15 @@ class EvalCB(Callback):
         if n is not None and n < len(learn.data.y_test): learn.rec['test_n'] = n
 
 # %% ../nbs/06_learner.ipynb #c041
+def epoch_bar(it, total:int):
+    "fastprogress's HTML bar in a notebook, else its console bar (chosen here: fastprogress 1.0 asks matplotlib)."
+    return (NBProgressBar if in_notebook() else ConsoleProgressBar)(it, total=total)
+
 class ProgressCB(Callback):
     "A fastprogress bar over the epochs, commented with the latest metrics."
     order = 20
     def before_fit(self, learn):
-        if is_main(): learn.epochs = self.pb = progress_bar(learn.epochs, total=len(learn.epochs), parent=None)
+        if is_main(): learn.epochs = self.pb = epoch_bar(learn.epochs, len(learn.epochs))
     def after_epoch(self, learn):
         if not is_main(): return
         r = learn.rec; acc = f" test_acc {r['test_acc']:.4f}" if 'test_acc' in r else ''

@@ -24,7 +24,7 @@ from .learner import (Learner, FullBatch, MiniBatch, Augment, Schedule, Clip, Ev
                              DivergedError, evaluate)
 from .checkpoint import CheckpointError, read_checkpoint, config_diff
 from .gradient import is_main
-from .device import resolve_device, fast_defaults, to_device
+from .device import resolve_device, fast_defaults, to_device, cpu_name
 from .learner import Autocast
 
 # %% ../nbs/10_recipes.ipynb #c005
@@ -335,7 +335,7 @@ def summarize(learn:Learner)->dict:
             'test_acc': test_acc, 'test_loss': test_loss, 'train_acc': train_acc, 'train_loss': train_loss, 'wall_s': round(learn.elapsed, 2),
             'n_train': len(d.y_train), 'n_test': len(d.y_test), 'threads': torch.get_num_threads(), 'device': str(next(learn.model.parameters()).device),
             'world_size': int(os.environ.get('WORLD_SIZE', 1)), 'fbtrain': fbtrain.__version__, 'torch': str(torch.__version__),
-            'python': platform.python_version(), 'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S')}
+            'python': platform.python_version(), 'cpu': cpu_name(), 'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S')}
 
 # %% ../nbs/10_recipes.ipynb #c031
 def run_recipe(recipe:Recipe, out, # output folder

@@ -38,15 +38,16 @@ class GradNormRegularizer:
 # %% ../nbs/03_regularizer.ipynb #c010
 @patch
 def _finite_diff(self:GradNormRegularizer, model, params, xb, yb, loss_func, lr):
-    loss, g = block_grad(model, params, xb, yb, loss_func)
-    gn = torch.nn.utils.get_total_norm(g)
-    c = self.coef(lr)
-    if c == 0 or gn == 0: return loss, g, 0.   # no penalty: the plain gradient, penalty 0
-    h = self.eps/gn
-    saved = [p.detach().clone() for p in params]
-    with torch.no_grad(): torch._foreach_add_(params, [gi*h for gi in g])
-    with frozen_bn_stats(model): _, g2 = block_grad(model, params, xb, yb, loss_func)
-    with torch.no_grad(): torch._foreach_copy_(params, saved)
+    with torch.autocast(xb.device.type, enabled=False):   # fp32 passes, also inside bf16 autocast (see below)
+        loss, g = block_grad(model, params, xb, yb, loss_func)
+        gn = torch.nn.utils.get_total_norm(g)
+        c = self.coef(lr)
+        if c == 0 or gn == 0: return loss, g, 0.   # no penalty: the plain gradient, penalty 0
+        h = self.eps/gn
+        saved = [p.detach().clone() for p in params]
+        with torch.no_grad(): torch._foreach_add_(params, [gi*h for gi in g])
+        with frozen_bn_stats(model): _, g2 = block_grad(model, params, xb, yb, loss_func)
+        with torch.no_grad(): torch._foreach_copy_(params, saved)
     return loss, [gi + (g2i - gi)*(2*c/h) for gi, g2i in zip(g, g2)], c*gn.item()**2
 
 # %% ../nbs/03_regularizer.ipynb #c012

@@ -29,6 +29,9 @@ def world(tmp_path_factory):
         (root/name).mkdir()
         for split in ('train', 'test'): np.savez(root/name/f'{split}.npz', images=imgs, labels=labels)
     (root/'keys').mkdir(); np.savez(root/'keys'/'train.npz', x=np.zeros(3)); np.savez(root/'keys'/'test.npz', x=np.zeros(3))
+    (root/'truncated').mkdir()                  # a copy that stopped halfway
+    for split in ('train', 'test'): np.savez(root/'truncated'/f'{split}.npz', images=np.zeros((64, 32, 32, 3), np.uint8), labels=np.zeros(64, np.int64))
+    b = (root/'truncated'/'train.npz').read_bytes(); (root/'truncated'/'train.npz').write_bytes(b[:len(b)//2])
     return root
 
 CASES = [  # (id, argv with {root} placeholders, text the message must contain)
@@ -52,6 +55,7 @@ CASES = [  # (id, argv with {root} placeholders, text the message must contain)
     ('data-labels', ['run', 'mini/fb-clip', '--data-dir', '{root}/labels'], 'allowed: 0..9'),
     ('data-dtype', ['run', 'mini/fb-clip', '--data-dir', '{root}/dtype'], 'expected uint8'),
     ('data-keys', ['run', 'mini/fb-clip', '--data-dir', '{root}/keys'], "expected 'images'"),
+    ('data-truncated', ['run', 'mini/fb-clip', '--data-dir', '{root}/truncated'], 'truncated/train.npz: cannot be read as an npz file'),
     ('out-holds-other-run', ['run', 'mini/sgd', '--out', '{root}/run'], 'holds a different run'),
     ('out-holds-same-run', ['run', 'mini/fb-clip', '--out', '{root}/run'], 'already holds this run'),
     ('resume-nothing', ['run', 'mini/fb-clip', '--out', '{root}/empty', '--resume'], 'nothing to resume'),

@@ -4,7 +4,7 @@ The site is served on 127.0.0.1 and every request to anywhere else is blocked an
 must work offline (local plotly.js and MathJax). Without a built site or Chromium the tests skip, except under CI
 (`CI` set), where CI builds the site and installs Chromium first, so they fail instead.
 """
-import functools, http.server, os, re, sys, threading
+import functools, http.server, json, os, re, sys, threading
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
@@ -17,7 +17,7 @@ ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-f
         '--disable-background-networking', '--disable-component-update', '--disable-sync']
 LOCAL = ('http://127.0.0.1', 'data:', 'file:', 'blob:', 'about:')
 sys.path.insert(0, str(ROOT/'.ci'))
-import make_readme
+import make_readme, exec_nbs
 
 def _missing(reason):
     "Skip, or under CI (where the site is built and Chromium installed before the tests) fail."
@@ -154,9 +154,6 @@ def test_api_entry(browser):
     assert entry.locator('a', has_text='source').count() == 1
     browser.check_clean('gradient.html')
 
-def _plotly_pages():
-    return [n for n in pages() if n != 'results.html' and 'plotly-graph-div' in (SITE/n).read_text(encoding='utf-8')]
-
 def _check_figures(browser, path):
     pg = browser.goto(path)
     figs = pg.locator('.plotly-graph-div')
@@ -169,12 +166,81 @@ def _check_figures(browser, path):
         assert fig.locator('.trace').count() >= 1, f'{path}: figure {i} drew no trace'
     browser.check_clean(path)
 
-def test_notebook_plotly_figures(browser, site):
-    "The tutorial pages' stored plotly figures draw with the site's plotly.js (the dashboard page's figure starts empty)."
-    found = _plotly_pages()
-    if not found: _missing('no notebook page has a stored plotly figure yet (run .ci/exec_nbs.py and rebuild)')
-    tutorials = [p for p in ('sgd_vs_fullbatch.html', 'edge_of_stability.html', 'ladder.html') if p in found]
-    for path in tutorials or [p for p in found if p != 'dashboard.html'][:2]: _check_figures(browser, path)
+def _is_tutorial(nb: Path) -> bool:
+    "A notebook that exports no module and is not the index: a page for students."
+    cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
+    return nb.name != 'index.ipynb' and not any(
+        c['cell_type'] == 'code' and re.search(r'^#\|\s*default_exp\b', ''.join(c['source']), re.M) for c in cells)
+
+NBS = sorted(p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
+TUTORIALS = [p for p in NBS if _is_tutorial(p)]
+
+def _page(nb: Path) -> str: return re.sub(r'^\d+[a-zA-Z0-9]*_', '', nb.stem.lower()) + '.html'
+
+def _figures_made(nb: Path) -> int:
+    "Plotly figures among the notebook's stored outputs."
+    return sum('application/vnd.plotly.v1+json' in o.get('data', {})
+               for c in json.loads(nb.read_text(encoding='utf-8'))['cells'] for o in c.get('outputs', []))
+
+def test_tutorial_outputs_stored():
+    "Every tutorial stores the outputs of a run of its current code (the site shows them), plotly as JSON, under 1 MB."
+    assert len(TUTORIALS) >= 6
+    for nb in TUTORIALS:
+        cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
+        assert any(c.get('outputs') for c in cells), f'{nb.name} has no stored outputs: run python .ci/exec_nbs.py {nb.name}'
+        assert exec_nbs.check(nb) == [], exec_nbs.check(nb)
+    stale = [nb.name for nb in NBS if exec_nbs.is_stale(nb)]
+    assert not stale, f'outputs made by older code (run python .ci/exec_nbs.py on them): {stale}'
+
+def test_stamp_follows_code(tmp_path):
+    "The stamp changes when a code cell changes, so an edited notebook with old outputs is found."
+    nb = json.loads(TUTORIALS[0].read_text(encoding='utf-8'))
+    assert not exec_nbs.is_stale(TUTORIALS[0])
+    c = next(c for c in nb['cells'] if c['cell_type'] == 'code')
+    c['source'] = ''.join(c['source']) + '\nx = 1'
+    (tmp_path/'nb.ipynb').write_text(json.dumps(nb))
+    assert exec_nbs.is_stale(tmp_path/'nb.ipynb')
+
+FIGURES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(el => {
+    const col = el.closest('article') || document.querySelector('.bd-article') || document.body;
+    const r = el.getBoundingClientRect(), c = col.getBoundingClientRect();
+    return {drawn: el.querySelectorAll('svg.main-svg').length > 0 && el.querySelectorAll('.trace').length > 0,
+            left: r.left - c.left, right: c.right - r.right, wide: el.scrollWidth - el.clientWidth};
+})"""
+
+@pytest.mark.parametrize('width', [1400, 390])
+def test_tutorial_pages_show_their_figures(browser, width):
+    "Each tutorial page draws as many plotly figures as its notebook made, none wider than the content column."
+    browser.page.set_viewport_size({'width': width, 'height': 900})
+    try:
+        for nb in TUTORIALS:
+            path, want = _page(nb), _figures_made(nb)
+            pg = browser.goto(path)
+            if want: pg.wait_for_function(f'document.querySelectorAll(".js-plotly-plot svg.main-svg").length >= {want}',
+                                          timeout=20_000)
+            pg.wait_for_timeout(300)                      # the narrow-screen legend move runs after load
+            figs = pg.evaluate(FIGURES_JS)
+            print(f'{width} px {path}: {len(figs)} figures drawn, notebook made {want}')
+            assert len(figs) == want, f'{path}: {len(figs)} figures on the page, {want} in {nb.name}'
+            for i, f in enumerate(figs):
+                assert f['drawn'], f'{path}: figure {i} drew nothing'
+                assert f['left'] >= -1 and f['right'] >= -1 and f['wide'] <= 1, f'{path}: figure {i} overflows {f}'
+            assert pg.evaluate('document.documentElement.scrollWidth') <= width, f'{path}: the page scrolls sideways'
+            browser.check_clean(path)
+    finally: browser.page.set_viewport_size({'width': 1280, 'height': 900})
+
+def test_tutorial_pages_have_colab_badge(browser):
+    "Each tutorial page has the Open-in-Colab badge (a local image) linking to its notebook as settings.ini names it."
+    import configparser
+    c = configparser.ConfigParser(delimiters=['=']); c.read(ROOT/'settings.ini'); s = c['DEFAULT']
+    for nb in TUTORIALS:
+        pg = browser.goto(_page(nb))
+        a = pg.locator('.fbtrain-colab a')
+        assert a.count() == 1, f'{_page(nb)}: no Colab badge'
+        want = f"https://colab.research.google.com/github/{s['user']}/{s['repo']}/blob/{s['branch']}/nbs/{nb.name}"
+        assert a.get_attribute('href') == want
+        assert pg.evaluate('document.querySelector(".fbtrain-colab img").naturalWidth') > 0   # the badge image loaded
+        browser.check_clean(_page(nb))
 
 def test_results_page(browser, site):
     "The Results page: the benchmark tables, plots drawn from the JSON files, 'not yet recorded' for what is missing."
