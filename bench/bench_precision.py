@@ -44,7 +44,7 @@ def gradient(learn, x, y, bf16:bool):
     cbs = learn.cbs
     learn.cbs = [c for c in cbs if not isinstance(c, Autocast)] + ([Autocast('bf16')] if bf16 else [])
     try:
-        learn.model.train(); learn.batch = (x, y, make_blocks(len(y), learn.train.block_size))
+        learn.model.train(); learn.batch = (x, y, make_blocks(len(y), learn.strategy.block_size))
         learn._backward(); g, loss = grads(learn.model), learn.loss
     finally: learn.cbs = cbs; learn.opt.zero_grad(set_to_none=True)
     return g, loss
@@ -180,10 +180,15 @@ def markdown(res):
               "the interval is the paired 95 % t-interval of bf16 − fp32 over the seeds both have (same seed: same initialisation, "
               "augmentation draws and block order).", '']
         L += table(['rung', 'fp32', 'bf16', 'bf16 − fp32 (pp)', 'paired 95 % interval (pp)'], rows)
+        same = [k for k in B if fp and bf['by_seed'].get(k) and bf['by_seed'].get(k) == fp['by_seed'].get(k)]
+        noise = [(k, ok) for k, ok in noise if k not in same]
         if noise:
             inside = [k for k, ok in noise if ok]; out = [k for k, ok in noise if not ok]
             L += ['', f"Within seed noise (the interval includes zero): {len(inside)} of {len(noise)} rungs"
                   + (f"; outside it: {', '.join(f'`{k}`' for k in out)}." if out else '.')]
+        if same: L += ['', f"{', '.join(f'`{k}`' for k in same)}: the same accuracies as fp32 on every seed. The regularizer's "
+                       "finite difference runs in fp32 also under bf16 autocast (a step of 0.01 cannot be resolved in bf16), and "
+                       "in this rung every gradient is a regularized one, so the bf16 run is the fp32 run (`bf16_regularizer.md`)."]
     return '\n'.join(L) + '\n'
 
 

@@ -31,14 +31,14 @@ class BlockGradNormCB(Callback):
     "Log `block_grad_sq`: the mean of ‖∇L_k‖² over the epoch's blocks (`FullBatch`) or mini-batches (`MiniBatch`), weighted by size."
     def __init__(self): self.sq, self.inner = [], None
     def before_fit(self, learn):
-        tr = learn.train
+        tr = learn.strategy
         if isinstance(tr, FullBatch):
             if tr.blocks_per_call != 1: raise ValueError(f"BlockGradNormCB needs every block's gradient: blocks_per_call={tr.blocks_per_call} is not allowed; use 1")
             self.inner, tr.regularizer = tr.regularizer, BlockNormRecorder(tr.regularizer, self.sq)
         elif not isinstance(tr, MiniBatch): raise ValueError(f"BlockGradNormCB works with FullBatch or MiniBatch, not {tr!r}")
     def before_epoch(self, learn): self.sq.clear()
     def after_backward(self, learn):
-        if isinstance(learn.train, MiniBatch): self.sq.append((learn.grad_norm**2, len(learn.batch[1])))   # measured before clipping
+        if isinstance(learn.strategy, MiniBatch): self.sq.append((learn.grad_norm**2, len(learn.batch[1])))   # measured before clipping
     def after_epoch(self, learn): learn.rec['block_grad_sq'] = sum(s*n for s, n in self.sq)/sum(n for _, n in self.sq)
     def cleanup_fit(self, learn):
-        if isinstance(getattr(learn.train, 'regularizer', None), BlockNormRecorder): learn.train.regularizer = self.inner
+        if isinstance(getattr(learn.strategy, 'regularizer', None), BlockNormRecorder): learn.strategy.regularizer = self.inner

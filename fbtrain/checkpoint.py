@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['FORMAT', 'CheckpointError', 'rng_state', 'set_rng_state', 'save_atomic', 'read_checkpoint', 'config_diff',
-           'check_config']
+           'diff_text', 'check_config']
 
 # %% ../nbs/06b_checkpoint.ipynb #c002
 import os, random, tempfile
@@ -59,7 +59,11 @@ def config_diff(a:dict, b:dict, ignore=('description',))->list:
     "The keys on which two run configurations differ, as 'key: a vs b' strings."
     return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)]
 
+def diff_text(diff:list)->str:
+    "'1 difference: a' or '3 differences: a; b; c'."
+    return f"{len(diff)} difference{'' if len(diff) == 1 else 's'}: " + '; '.join(diff)
+
 def check_config(path, mine:dict, theirs:dict):
     "Raise a `CheckpointError` listing every difference if the checkpoint's configuration is not this run's."
     diff = config_diff(mine, theirs, ignore=('description', 'epochs')) if mine and theirs else []
-    if diff: raise CheckpointError(f"checkpoint {str(path)!r} comes from another run configuration ({len(diff)} differences): " + '; '.join(diff))
+    if diff: raise CheckpointError(f"checkpoint {str(path)!r} comes from another run configuration ({diff_text(diff)})")

@@ -22,7 +22,7 @@ from .optim import make_optimizer
 from .regularizer import GradNormRegularizer, CONVENTIONS
 from .learner import (Learner, FullBatch, MiniBatch, Augment, Schedule, Clip, EvalCB, ProgressCB, JSONLogCB, CheckpointCB,
                              DivergedError, evaluate)
-from .checkpoint import CheckpointError, read_checkpoint, config_diff
+from .checkpoint import CheckpointError, read_checkpoint, config_diff, diff_text
 from .gradient import is_main
 from .device import resolve_device, fast_defaults, to_device, cpu_name
 from .learner import Autocast
@@ -270,11 +270,14 @@ def as_config(d:dict)->dict:
     return {**asdict(Recipe()), **d}
 
 # %% ../nbs/10_recipes.ipynb #c025
-def _resume_check(out:Path, r:Recipe, old:dict):
-    "Refuse resuming `old` as `r` unless only the run's length changed and the schedule does not depend on it."
+def _resume_check(out:Path, r:Recipe, old:dict, done:int=0):
+    "Refuse resuming `old` (`done` epochs trained) as `r` unless only the length changed, the schedule allows it, and some is left."
     diff = config_diff(asdict(r), old, ignore=('description', 'epochs'))
-    if diff: raise RunFolderError(f"{str(out)!r} holds a different run ({len(diff)} differences: {'; '.join(diff)}); "
+    if diff: raise RunFolderError(f"{str(out)!r} holds a different run ({diff_text(diff)}); "
                                   "--resume continues only the same recipe: choose another --out, or --overwrite to start again")
+    if r.epochs < done:
+        raise RunFolderError(f"cannot resume {str(out)!r} with epochs={r.epochs}: it has trained {done} epochs already; "
+                             f"resume with epochs >= {done}")
     if r.epochs != old['epochs'] and r.horizon is None:
         raise RunFolderError(f"cannot resume {str(out)!r} with epochs={r.epochs}: it was started with epochs={old['epochs']} and horizon=none, "
                              f"so its cosine schedule runs over {old['epochs']} epochs and would bend midway; resume with epochs={old['epochs']}, "
@@ -288,14 +291,15 @@ def check_out(out:Path, recipe:Recipe, resume:bool=False, overwrite:bool=False):
     ck, files = out/'checkpoint.pt', (list(out.iterdir()) if out.is_dir() else [])
     if resume:
         if not ck.is_file(): raise RunFolderError(f"nothing to resume in {str(out)!r}: no checkpoint.pt there")
-        _resume_check(out, recipe, as_config(read_checkpoint(ck)['config']))     # CheckpointError if truncated or corrupted
+        s = read_checkpoint(ck)                                                    # CheckpointError if truncated or corrupted
+        _resume_check(out, recipe, as_config(s['config']), s['epoch'])
         return ck
     if not files: return 'new'
     if overwrite: return 'move'
     old = _read_json(out/'config.json')
     if old is None: raise RunFolderError(f"{str(out)!r} already holds files that are not an fbtrain run; choose another --out (or --overwrite moves them aside)")
     diff = config_diff(cfg, as_config(old))
-    if diff: raise RunFolderError(f"{str(out)!r} holds a different run ({len(diff)} differences: {'; '.join(diff)}); "
+    if diff: raise RunFolderError(f"{str(out)!r} holds a different run ({diff_text(diff)}); "
                                   "use --overwrite to move it aside and start again, or another --out")
     summ = _read_json(out/'summary.json') or {}
     if summ.get('status') == 'finished':

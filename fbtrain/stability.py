@@ -63,7 +63,7 @@ class SharpnessCB(Callback):
         else:
             n = len(learn.data.y_train) if self.probe is None else min(self.probe, len(learn.data.y_train))
             self.x, self.y = learn.data.x_train[:n], learn.data.y_train[:n]
-        self.bs = min(self.block_size or learn.train.block_size, len(self.y))
+        self.bs = min(self.block_size or learn.strategy.block_size, len(self.y))
         if learn.step == 0 and not self.records: self.records.append(dict(epoch=0, step=0, **self.measure(learn)))   # before the clock starts
 
     def measure(self, learn)->dict:

@@ -55,7 +55,7 @@ def test_results_page_opens_offline(clone, page, rel, width):
     assert page.locator('h1').inner_text().startswith(('Ladder:', 'Study:'))
     for h in ('Rungs', 'Results', 'Machine'): assert page.locator('h2', has_text=h).count() == 1, f'{rel}: no {h} heading'
     assert page.locator('table tbody tr').count() >= 3
-    assert page.locator('li', has_text='threads per run').count() == 1 and page.locator('li', has_text='CPU:').count() == 1
+    assert page.locator('li', has_text='threads per run').count() >= 1 and page.locator('li', has_text='CPU:').count() == 1
     if rel.endswith('ladder.html'):
         checks = page.locator('strong.pass, strong.fail').count()
         assert checks >= 1 or page.get_by_text('No check applies').count() == 1, f'{rel}: no PASS/FAIL check'
