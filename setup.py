@@ -33,7 +33,7 @@ setuptools.setup(
                  'Natural Language :: ' + cfg['language'].title(),
                  ] + ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]],
     url=cfg['git_url'],
-    packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
+    packages=setuptools.find_namespace_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),   # results/, assets/: data
     include_package_data=True,
     package_data={cfg['lib_name']: ['results/*.json', 'assets/*']},   # measured results the tutorials read; plotly.js for results pages
     install_requires=requirements,

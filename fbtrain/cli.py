@@ -10,7 +10,7 @@ import argparse, shlex, sys, time
 from pathlib import Path
 from .data import data_summary, DataError, set_threads
 from .recipes import get_recipe, list_recipes, override, run_recipe, LADDERS
-from .ladder import run_ladder, write_ladder, write_study, collect
+from .ladder import run_ladder, write_ladder, collect
 from .distributed import init_distributed, is_main
 
 # %% ../nbs/20_cli.ipynb #c005
@@ -59,8 +59,6 @@ def cmd_compare(args):
     if len(res) < len(names)*len(args.seeds) or any(s['status'] == 'stopped' for s in res):
         sys.exit(f"fbtrain: stopped; {sum(s['status'] == 'finished' for s in res)} of {len(names)*len(args.seeds)} runs "
                  f"finished, checkpoints saved. Continue with: {_again(args.argv)}")
-    if args.ladder == 'study2560' and not args.recipes and not sets:   # the study's intervals and mechanism
-        write_study(args.out, names); print((Path(args.out)/'study.md').read_text())
     return table
 
 # %% ../nbs/20_cli.ipynb #c010

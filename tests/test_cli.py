@@ -86,6 +86,7 @@ def test_torchrun_rank0_writes(tmp_path):
     # 1e-7 relative at step 3, 3e-4 at step 6), and BN running statistics are averaged over ranks, not accumulated
     for a, b in zip(lines(tmp_path/'one')[:3], lines(tmp_path/'two')[:3]): assert abs(a['loss'] - b['loss']) < 1e-5 * abs(a['loss'])
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which('torchrun') is None, reason='torchrun not installed')
 def test_torchrun_stop_on_one_rank_then_resume(tmp_path):
     "Ctrl-C that reaches only one of two gloo ranks: both agree to stop after the same epoch, save, and --resume ends where a straight run ends."

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+pytestmark = pytest.mark.xdist_group('wheel')      # one build of the wheel, in one worker
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = {'torch', 'torchvision', 'fastcore', 'fastprogress', 'ipywidgets', 'plotly', 'anywidget', 'numpy', 'scipy',
            'scikit-learn'}                                   # what fbtrain/*.py import (plotly's FigureWidget needs anywidget)
@@ -32,7 +34,9 @@ def requires(whl:Path)->list:
     return [Requirement(l.split(':', 1)[1].strip()) for l in meta.splitlines() if l.startswith('Requires-Dist:')]
 
 def test_runtime_dependencies(wheel):
-    "Runtime: exactly what the library imports; the notebook, docs and test tools only in the dev extra."
+    "Runtime: exactly what the library imports; the notebook, docs and test tools only in the dev extra; the console script."
+    with zipfile.ZipFile(wheel) as z:
+        assert 'fbtrain = fbtrain.cli:main' in z.read(next(n for n in z.namelist() if n.endswith('entry_points.txt'))).decode()
     reqs = requires(wheel)
     runtime = [r for r in reqs if r.marker is None or not r.marker.evaluate({'extra': 'dev'}) or r.marker.evaluate({'extra': ''})]
     print('runtime dependencies:', ', '.join(sorted(str(r) for r in runtime)))

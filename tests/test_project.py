@@ -1,9 +1,8 @@
-"Project wiring: requirements in step, README in step with the index notebook, a wheel that installs and runs."
-import os, re, shlex, subprocess, sys, sysconfig, venv, zipfile
+"Project wiring: requirements in step, README in step with the index notebook (the wheel: tests/test_install.py)."
+import re, shlex, sys
 from pathlib import Path
 import pytest
 from nbdev.config import get_config
-from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'.ci'))
@@ -35,36 +34,13 @@ def test_readme_is_index_notebook():
 def test_readme_commands():
     setup, tests = make_readme.commands((ROOT/'README.md').read_text())
     assert setup.startswith('pip install torch==2.14.1 torchvision==0.29.1') and 'pip install -e ".[dev]"' in setup
-    assert 'nbdev_test' in tests and tests.index('nbdev_test') < tests.index('pytest')
+    assert tests.startswith('FBTRAIN_THREADS=1 pytest') and ' tests' in tests     # notebooks run as tests/test_notebooks.py
+    assert '--jobs' in setup and 'compare --seeds 0 1 2' in setup                   # one thread per run: the table's setting
     ci = (ROOT/'.ci'/'run').read_text()
     assert 'make_readme.py test' in ci and 'pip install -q torch==2.14.1 torchvision==0.29.1' in ci
 
 def test_setup_py_has_no_pkg_resources():
     assert 'pkg_resources' not in (ROOT/'setup.py').read_text().replace('without `pkg_resources`', '')
-
-def test_wheel_installs_and_runs(tmp_path):
-    "Build the wheel, install it (no deps: they come from this interpreter) into a fresh venv, import it and run the script."
-    subprocess.run([sys.executable, '-m', 'build', '--wheel', '--outdir', str(tmp_path/'dist'), str(ROOT)], check=True, capture_output=True)
-    whl, = (tmp_path/'dist').glob('fbtrain-*.whl')
-    with zipfile.ZipFile(whl) as z:
-        meta = z.read(next(n for n in z.namelist() if n.endswith('METADATA'))).decode()
-        eps = z.read(next(n for n in z.namelist() if n.endswith('entry_points.txt'))).decode()
-    assert 'fbtrain = fbtrain.cli:main' in eps
-    reqs = {l.split(': ', 1)[1] for l in meta.splitlines() if l.startswith('Requires-Dist:') and 'extra ==' not in l}
-    norm = lambda rs: {str(Requirement(r)) for r in rs}   # same packages and version ranges, whatever the order of specifiers
-    assert norm(reqs) == norm(shlex.split(get_config(path=ROOT)['requirements']))
-    venv.create(tmp_path/'venv', with_pip=True)
-    py, script = tmp_path/'venv'/'bin'/'python', tmp_path/'venv'/'bin'/'fbtrain'
-    clean = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-    subprocess.run([py, '-m', 'pip', 'install', '-q', '--no-deps', str(whl)], check=True, env=clean)
-    # the dependencies come from this interpreter's site-packages, put on the path without running its .pth files (`-S`):
-    # an editable install of the source tree (a .pth import hook) would otherwise shadow the wheel
-    site = next((tmp_path/'venv'/'lib').glob('python3*/site-packages'))
-    env = {**clean, 'PYTHONPATH': f"{site}{os.pathsep}{sysconfig.get_paths()['purelib']}"}
-    r = subprocess.run([py, '-S', '-c', 'import fbtrain; print(fbtrain.__file__, fbtrain.__version__)'], check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
-    assert str(tmp_path/'venv') in r.stdout and get_config(path=ROOT)['version'] in r.stdout
-    r = subprocess.run([py, '-S', script, '--help'], check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
-    assert 'usage: fbtrain' in r.stdout
 
 def test_every_requirement_is_imported():
     "A runtime requirement that no module of fbtrain imports is dead weight (anywidget: plotly's FigureWidget needs it)."
