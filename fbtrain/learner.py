@@ -4,9 +4,8 @@
 
 # %% auto #0
 __all__ = ['CANCEL', 'RUNNING', 'CancelFitException', 'CancelStepException', 'DivergedError', 'Callback', 'run_cbs', 'with_cbs',
-           'FullBatch', 'MiniBatch', 'Learner', 'Augment', 'Schedule', 'Clip', 'Autocast', 'evaluate',
-           'average_bn_stats', 'EvalCB', 'ConsoleBar', 'epoch_bar', 'ProgressCB', 'JSONLogCB', 'CheckpointCB',
-           'records_table', 'StopAt']
+           'FullBatch', 'MiniBatch', 'Learner', 'Augment', 'Schedule', 'Clip', 'Autocast', 'evaluate', 'EvalCB',
+           'ConsoleBar', 'epoch_bar', 'ProgressCB', 'JSONLogCB', 'CheckpointCB', 'records_table', 'StopAt']
 
 # %% ../nbs/06_learner.ipynb #c002
 import contextlib, functools, io, json, math, sys, time, warnings
@@ -14,7 +13,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.distributed as dist
 from fastcore.basics import patch
 from fastcore.imports import in_notebook
 warnings.filterwarnings('ignore', message="Couldn't import ipywidgets properly")   # fastprogress 1.0 without matplotlib
@@ -22,7 +20,8 @@ from fastprogress.fastprogress import NBProgressBar, ConsoleProgressBar
 from torch.nn.utils import get_total_norm
 from .data import Data, TrainSet, make_blocks
 from .device import check_same_device, oom_hint
-from .gradient import full_batch_gradient, trainable, _world, broadcast_model, is_main
+from .gradient import full_batch_gradient, trainable
+from .distributed import _world, broadcast_model, is_main, any_process, average_bn_stats
 from .optim import clip_gradients, make_optimizer
 from .schedule import make_scheduler, check_schedule
 
@@ -172,10 +171,7 @@ def _fit(self:Learner):
 @patch
 def _should_stop(self:Learner)->bool:
     "Whether `stop_requested` is set in any process (one all-reduce per epoch under torchrun)."
-    if _world()[0] == 1: return self.stop_requested
-    flag = torch.tensor([float(self.stop_requested)], device=next(self.model.parameters()).device)
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return bool(flag.item())
+    return any_process(self.stop_requested, next(self.model.parameters()).device)
 
 # %% ../nbs/06_learner.ipynb #c023
 RUNNING = ('loss', 'penalty', 'grad_norm')   # per-step values averaged over the epoch into its record
@@ -297,14 +293,6 @@ def evaluate(model:nn.Module, x:torch.Tensor, y:torch.Tensor, batch_size:int=100
         loss += loss_func(out, yb, reduction='sum').item(); correct += (out.argmax(1) == yb).sum().item()
     model.train(was)
     return loss/len(y), correct/len(y)
-
-def average_bn_stats(model:nn.Module):
-    "Average BatchNorm running statistics over all processes (no-op on one)."
-    world = _world()[0]
-    if world == 1: return
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-            for b in (m.running_mean, m.running_var): dist.all_reduce(b); b /= world
 
 # %% ../nbs/06_learner.ipynb #c039
 class EvalCB(Callback):

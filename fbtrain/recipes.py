@@ -23,7 +23,7 @@ from .regularizer import GradNormRegularizer, CONVENTIONS
 from .learner import (Learner, FullBatch, MiniBatch, Augment, Schedule, Clip, EvalCB, ProgressCB, JSONLogCB, CheckpointCB,
                              DivergedError, evaluate)
 from .checkpoint import CheckpointError, read_checkpoint, config_diff, diff_text
-from .gradient import is_main
+from .distributed import is_main, barrier
 from .device import resolve_device, fast_defaults, to_device, cpu_name
 from .learner import Autocast
 
@@ -359,7 +359,7 @@ def run_recipe(recipe:Recipe, out, # output folder
     log = (lambda *a: None) if quiet else warn
     plan = check_out(out, r, resume, overwrite)
     learn = build(r, data_dir, device, progress=not quiet and is_main(), deterministic=deterministic, data=data)
-    if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.barrier()  # all ranks checked `out` before rank 0 writes
+    barrier()                                  # all ranks checked `out` before rank 0 writes
     ck = plan if isinstance(plan, Path) else None
     if is_main():
         if plan == 'move': log(f"fbtrain: moved the previous contents of {out} to {_move_aside(out)}")
