@@ -8,11 +8,12 @@ Jupyter kernel (nbclient), in the notebook's folder, with FBTRAIN_THREADS=1, liv
 their display id (FBTRAIN_LIVEPLOT=json, so the stored output is the last frame, as a student saw it) and plotly's
 `plotly_mimetype` renderer (plotly JSON, never an embedded plotly.js). `--flags` (default "slow") names the test flags
 of settings.ini whose cells run too; cells with another flag (`#| notest`) or `#| eval: false` are skipped and keep
-their stored outputs. Widget views are stored without widget state. Each notebook must stay under 1 MB; it gets a
-stamp (metadata.fbtrain.sources: a hash of its code cells) that `--stale` and tests/test_docs_site.py compare with
+their stored outputs. Widget views are stored without widget state. The kernels get a home folder of their own
+whose fbtrain data cache links to FBTRAIN_DATA, so outputs show `~/.cache/fbtrain/cifar10`. Each notebook must stay
+under 1 MB; it gets a stamp (metadata.fbtrain.sources: a hash of its code cells) that `--stale` and tests/test_docs_site.py compare with
 its code. Finally `nbdev_clean` runs on every executed notebook.
 """
-import argparse, copy, hashlib, json, os, re, subprocess, sys, time
+import argparse, copy, hashlib, json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
 from nbdev.config import get_config
 
@@ -84,6 +85,14 @@ def clean(fn: Path):
     subprocess.run([sys.executable, '-c', 'import sys; from nbdev.clean import nbdev_clean; '
                     'nbdev_clean.__wrapped__(fname=sys.argv[1])', str(fn)], cwd=ROOT, check=True)
 
+def student_home(root:Path)->Path:
+    """A home folder for the kernels whose CIFAR-10 sits where fbtrain caches it (`~/.cache/fbtrain/cifar10`, a link to
+    FBTRAIN_DATA): the stored outputs then show the path a student sees, not this machine's folders."""
+    home = root/'home'; cache = home/'.cache'/'fbtrain'
+    cache.mkdir(parents=True)
+    if os.environ.get('FBTRAIN_DATA'): (cache/'cifar10').symlink_to(Path(os.environ['FBTRAIN_DATA']).resolve())
+    return home
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('nbs', nargs='*', help='notebooks (default: all of nbs/)')
@@ -95,7 +104,10 @@ def main(argv=None):
     if a.stale:
         stale = [f.name for f in fns if is_stale(f)]
         print('\n'.join(stale) or 'no stale outputs'); return 1 if stale else 0
-    os.environ.update(ENV); os.environ.pop('IN_TEST', None)
+    os.environ.update(ENV)
+    for k in ('IN_TEST', 'XDG_CACHE_HOME'): os.environ.pop(k, None)
+    tmp = tempfile.TemporaryDirectory(prefix='fbtrain-exec-')
+    os.environ['HOME'] = str(student_home(Path(tmp.name))); os.environ.pop('FBTRAIN_DATA', None)
     failed, t00 = [], time.time()
     for fn in fns:
         t0 = time.time()

@@ -36,7 +36,7 @@ def cmd_run(args):
     if s['status'] == 'diverged': sys.exit(f"fbtrain: error: run diverged: {s['message']} (summary in {out})")
     if s['status'] == 'stopped':
         print(f"fbtrain: stopped at epoch {s['epochs']} of {s['epochs_planned']}; checkpoint saved. Continue with: "
-              f"fbtrain run {args.recipe} --out {out} --resume", file=sys.stderr)
+              f"{_again(_resumable(args, out))}", file=sys.stderr)
         sys.exit(130)
     print(f"{r.name} seed {r.seed}: test_acc {100*s['test_acc']:.2f} % train_acc {100*s['train_acc']:.2f} % "
           f"({s['epochs']} epochs, {s['steps']} steps, {s['wall_s']:.1f} s) -> {out}")
@@ -107,11 +107,12 @@ def parser()->argparse.ArgumentParser:
     return p
 
 # %% ../nbs/20_cli.ipynb #c011
-def _resumable(args)->list:
+def _resumable(args, out=None)->list:
     "The command line that continues this one (`run` needs `--out` and `--resume`)."
     a = list(args.argv)
     if args.command == 'run':
-        if '--out' not in a: a += ['--out', str(Path('runs')/args.recipe/f"seed{args.seed if args.seed is not None else 0}")]
+        out = out or Path('runs')/args.recipe/f"seed{args.seed if args.seed is not None else 0}"
+        if '--out' not in a: a += ['--out', str(out)]
         if '--resume' not in a: a.append('--resume')
     return a
 

@@ -333,10 +333,15 @@ def get_data(name:str='cifar10', # 'cifar10' or 'digits'
     return Data(name, prep(xtr).to(dev), ytr.to(dev), prep(xte).to(dev), yte.to(dev), 10, fill)
 
 # %% ../nbs/00_data.ipynb #c045
+def _tilde(p)->str:
+    "`p` with the home folder written as `~` (what a user recognises)."
+    p, h = Path(p).absolute(), Path.home()
+    return '~/' + p.relative_to(h).as_posix() if p.is_relative_to(h) else str(p)
+
 def data_summary(data_dir=None)->str:
     "A few lines describing CIFAR-10 as fbtrain finds it: source, counts per split and class, channel statistics."
     env = os.environ.get('FBTRAIN_DATA')
-    lines = [f"source: {data_dir or env or cache_dir()}"]
+    lines = [f"source: {_tilde(data_dir or env or cache_dir())}"]
     for s in SPLITS:
         x, y = load_cifar10(s, data_dir)
         m = (x.float()/255).mean((0, 2, 3)).tolist()

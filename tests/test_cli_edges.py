@@ -77,13 +77,21 @@ def test_ctrl_c_in_compare_stops_the_ladder(tmp_path):
     assert json.loads((tmp_path/'fb-clip'/'seed0'/'summary.json').read_text())['status'] == 'stopped'
 
 def test_second_ctrl_c_in_run(tmp_path):
-    "A second Ctrl-C ends `run` at once with a one-line hint, no traceback."
-    p = _start(['run', 'mini/fb-clip', *LONG, '--every', '1', '--out', str(tmp_path/'r')], tmp_path)
-    p.send_signal(signal.SIGINT); time.sleep(0.05); p.send_signal(signal.SIGINT)
+    "A second Ctrl-C ends `run` at once with a one-line hint that repeats the command, no traceback."
+    slow = ['--set', 'n_per_class=64', '--set', 'n_test=100', '--set', 'epochs=400', '--set', 'warmup=1', '--set', 'eval_every=400']
+    p = _start(['run', 'mini/fb-reg', *slow, '--every', '1', '--out', str(tmp_path/'r')], tmp_path, after=2)
+    p.send_signal(signal.SIGINT); time.sleep(0.02); p.send_signal(signal.SIGINT)    # an epoch here takes ~0.5 s
     o, e = p.communicate(timeout=120)
     assert p.returncode != 0
     assert 'Traceback' not in e, e[-3000:]
-    assert f"Continue with: fbtrain --threads 1 run mini/fb-clip" in e and '--resume' in e, e[-2000:]
+    assert 'interrupted' in e and 'Continue with: fbtrain --threads 1 run mini/fb-reg' in e and '--resume' in e, e[-2000:]
+
+def test_stopped_run_hint_repeats_the_command(tmp_path):
+    "One Ctrl-C: the run stops after its epoch, and the hint repeats the whole command (global options included)."
+    p = _start(['run', 'mini/fb-clip', *LONG, '--every', '1', '--out', str(tmp_path/'r')], tmp_path)
+    p.send_signal(signal.SIGINT)
+    o, e = p.communicate(timeout=120)
+    assert p.returncode == 130 and f"Continue with: fbtrain --threads 1 run mini/fb-clip" in e and '--resume' in e, e[-2000:]
 
 def test_console_bar_has_no_stray_characters(tmp_path):
     "The console progress bar starts with the bar itself (fastprogress's probe used to leave '█\\r\\r' in every log)."
