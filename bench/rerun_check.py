@@ -13,8 +13,7 @@ from common import RESULTS, machine, finish, facts_line
 
 ROOT = Path(__file__).resolve().parents[1]
 from fbtrain.data import set_threads
-from fbtrain.ladder import run_recipe_of
-from fbtrain.recipes import run_recipe
+from fbtrain.runs import run_recipe, run_recipe_of
 
 SKIP = {'time', 'wall_s', 'written_at', 'eval_s', 'final_eval_s'}
 

@@ -7,7 +7,8 @@ layout changed) from the committed `ladder.json`/`study.json` and run folders, w
 """
 import argparse, json
 from pathlib import Path
-from fbtrain.ladder import collect, ladder_page, rungs_markdown, machine_markdown, study_markdown, study_figure, STUDY_INTRO
+from fbtrain.runs import collect
+from fbtrain.ladder import ladder_page, rungs_markdown, machine_markdown, study_markdown, study_figure, STUDY_INTRO
 from fbtrain.report import write_page
 
 RESULTS = Path(__file__).parent/'results'

@@ -22,18 +22,20 @@ class CheckpointError(ValueError):
 def rng_state()->dict:
     "The global random states of torch, numpy, Python and CUDA, in a form `weights_only` loading accepts."
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {'torch': torch.get_rng_state(), 'numpy': torch.from_numpy(keys.astype(np.int64)), 'numpy_rest': [pos, has_gauss, gauss],
+    return {'torch': torch.get_rng_state(), 'numpy': torch.from_numpy(keys.astype(np.int64)),
+            'numpy_rest': [pos, has_gauss, gauss],
             'python': random.getstate(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 def set_rng_state(s:dict):
     "Restore the global random states saved by `rng_state`."
-    torch.set_rng_state(s['torch']); random.setstate(tuple(s['python']) if not isinstance(s['python'], tuple) else s['python'])
+    torch.set_rng_state(s['torch']); random.setstate(tuple(s['python']) if not isinstance(s['python'],
+                                                                                          tuple) else s['python'])
     np.random.set_state(('MT19937', s['numpy'].numpy().astype(np.uint32), *s['numpy_rest']))
     if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
 # %% ../nbs/06b_checkpoint.ipynb #c007
 def save_atomic(obj, path:Path):
-    "`torch.save` `obj` to `path` through a temporary file, fsync and rename: `path` is the old or the new file, never half."
+    "`torch.save` `obj` to `path` through a temporary file, fsync and rename: the old or the new file, never half."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
     try:
@@ -49,15 +51,19 @@ def read_checkpoint(path:Path)->dict:
     path = Path(path)
     if not path.is_file(): raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try: s = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupted ({type(e).__name__}: {str(e)[:200]})") from None
-    if not isinstance(s, dict) or 'format' not in s: raise CheckpointError(f"checkpoint {str(path)!r} is not an fbtrain checkpoint")
+    except Exception as e: raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupted "
+                                                 f"({type(e).__name__}: {str(e)[:200]})") from None
+    if not isinstance(s, dict) or 'format' not in s: raise CheckpointError(f"checkpoint {str(path)!r} is not an "
+                                                                           "fbtrain checkpoint")
     if s['format'] != FORMAT:
-        raise CheckpointError(f"checkpoint {str(path)!r} has format {s['format']} (fbtrain {s.get('fbtrain')}); this fbtrain ({fbtrain.__version__}) reads format {FORMAT}")
+        raise CheckpointError(f"checkpoint {str(path)!r} has format {s['format']} (fbtrain {s.get('fbtrain')}); this "
+                              f"fbtrain ({fbtrain.__version__}) reads format {FORMAT}")
     return s
 
 def config_diff(a:dict, b:dict, ignore=('description',))->list:
     "The keys on which two run configurations differ, as 'key: a vs b' strings."
-    return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)]
+    keys = [k for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)]
+    return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in keys]
 
 def diff_text(diff:list)->str:
     "'1 difference: a' or '3 differences: a; b; c'."

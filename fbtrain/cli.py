@@ -9,8 +9,9 @@ __all__ = ['THREADS_HELP', 'cmd_data', 'cmd_recipes', 'cmd_run', 'cmd_compare', 
 import argparse, shlex, sys, time
 from pathlib import Path
 from .data import data_summary, DataError, set_threads
-from .recipes import get_recipe, list_recipes, override, run_recipe, LADDERS
-from .ladder import run_ladder, write_ladder, collect
+from .recipes import get_recipe, list_recipes, override, LADDERS
+from .runs import run_recipe, collect
+from .ladder import run_ladder, write_ladder
 from .distributed import init_distributed, is_main
 
 # %% ../nbs/20_cli.ipynb #c005
@@ -53,57 +54,73 @@ def cmd_compare(args):
                    "which are set for those, say little", file=sys.stderr)
     res = run_ladder(names, args.seeds, args.out, sets, log=print, jobs=args.jobs, data_dir=args.data_dir,
                      device=args.device, quiet=args.quiet, deterministic=args.deterministic)
-    rungs = list(dict.fromkeys([*names, *(r['recipe'] for r in collect(args.out))]))   # the folder's other runs stay in its table
+    # the folder's other runs stay in its table
+    rungs = list(dict.fromkeys([*names, *(r['recipe'] for r in collect(args.out))]))
     table = write_ladder(args.out, rungs, wall_s=round(time.time() - t0, 1))
     print((Path(args.out)/'ladder.md').read_text())
     if len(res) < len(names)*len(args.seeds) or any(s['status'] == 'stopped' for s in res):
-        sys.exit(f"fbtrain: stopped; {sum(s['status'] == 'finished' for s in res)} of {len(names)*len(args.seeds)} runs "
+        sys.exit(f"fbtrain: stopped; {sum(s['status'] == 'finished' for s in res)} of {len(names)*len(args.seeds)} "
+                 "runs "
                  f"finished, checkpoints saved. Continue with: {_again(args.argv)}")
     return table
 
 # %% ../nbs/20_cli.ipynb #c010
 def _run_options(p, every=10):
-    p.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a recipe key (repeatable), e.g. --set lr=0.4')
+    p.add_argument('--set', action='append', metavar='KEY=VALUE',
+                   help='override a recipe key (repeatable), e.g. --set lr=0.4')
     p.add_argument('--data-dir', default=None, help='CIFAR-10 folder (else FBTRAIN_DATA, cache, download)')
-    p.add_argument('--device', default='auto', help="'auto' (CUDA, then MPS, then CPU; FBTRAIN_DEVICE overrides), cpu, cuda, cuda:1, mps")
-    p.add_argument('--deterministic', action='store_true', help='CUDA: deterministic kernels, no cuDNN autotuning, no TF32 (bit-exact resume)')
+    p.add_argument('--device', default='auto',
+                   help="'auto' (CUDA, then MPS, then CPU; FBTRAIN_DEVICE overrides), cpu, cuda, cuda:1, mps")
+    p.add_argument('--deterministic', action='store_true',
+                   help='CUDA: deterministic kernels, no cuDNN autotuning, no TF32 (bit-exact resume)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
 
 THREADS_HELP = 'torch threads (default: FBTRAIN_THREADS, else torch default)'
 
-def parser()->argparse.ArgumentParser:
-    "The argument parser of the `fbtrain` command; `--threads` goes before or after the sub-command."
-    p = argparse.ArgumentParser(prog='fbtrain', description='Full-batch training that generalizes like SGD (Geiping et al., ICLR 2022).')
-    p.add_argument('--threads', type=int, default=None, help=THREADS_HELP)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument('--threads', type=int, default=argparse.SUPPRESS, help=THREADS_HELP)   # unset: the global one
-    sub = p.add_subparsers(dest='command', required=True)
-    add = lambda name, help: sub.add_parser(name, help=help, parents=[common])
-    d = add('data', 'show the CIFAR-10 data fbtrain finds')
+def _data_args(d):
     d.add_argument('--summary', action='store_true', help='print counts and statistics (the default)')
-    d.add_argument('--data-dir', default=None, help='folder of npz files or torchvision layout (else FBTRAIN_DATA, cache, download)')
+    d.add_argument('--data-dir', default=None,
+                   help='folder of npz files or torchvision layout (else FBTRAIN_DATA, cache, download)')
     d.set_defaults(func=cmd_data)
-    r = add('recipes', 'list the recipes')
-    r.add_argument('prefix', nargs='?', default='', help="only names starting with this, e.g. 'mini/'")
-    r.set_defaults(func=cmd_recipes)
-    r = add('run', 'run one recipe into a folder')
+
+def _run_args(r):
     r.add_argument('recipe', help="a name from 'fbtrain recipes'")
     _run_options(r)
     r.add_argument('--out', default=None, help='output folder (default runs/<recipe>/seed<seed>)')
     r.add_argument('--seed', type=int, default=None, help='seed (default: the recipe\'s, 0)')
     r.add_argument('--resume', action='store_true', help='continue the checkpoint in --out')
-    r.add_argument('--overwrite', action='store_true', help='move an existing --out aside (to OUT.replaced-<time>) and start again')
+    r.add_argument('--overwrite', action='store_true',
+                   help='move an existing --out aside (to OUT.replaced-<time>) and start again')
     r.add_argument('--every', type=int, default=10, help='checkpoint every N epochs (default 10)')
     r.set_defaults(func=cmd_run)
-    c = add('compare', 'run a ladder of recipes over seeds and tabulate it')
+
+def _compare_args(c):
     c.add_argument('--ladder', default='mini', choices=list(LADDERS), help='a named ladder (default mini)')
     c.add_argument('--recipes', nargs='+', default=None, help='recipe names (instead of --ladder)')
     c.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     c.add_argument('--out', default='runs/compare', help='ladder folder (default runs/compare)')
     c.add_argument('--n-per-class', type=int, default=None, help='override n_per_class of every recipe')
-    c.add_argument('--jobs', type=int, default=1, help='runs at a time, each in its own process at one torch thread (default 1)')
+    c.add_argument('--jobs', type=int, default=1,
+                   help='runs at a time, each in its own process at one torch thread (default 1)')
     _run_options(c)
     c.set_defaults(func=cmd_compare)
+
+def parser()->argparse.ArgumentParser:
+    "The argument parser of the `fbtrain` command; `--threads` goes before or after the sub-command."
+    p = argparse.ArgumentParser(prog='fbtrain',
+                                description='Full-batch training that generalizes like SGD '
+                                            '(Geiping et al., ICLR 2022).')
+    p.add_argument('--threads', type=int, default=None, help=THREADS_HELP)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--threads', type=int, default=argparse.SUPPRESS, help=THREADS_HELP)   # unset: the global one
+    sub = p.add_subparsers(dest='command', required=True)
+    add = lambda name, help: sub.add_parser(name, help=help, parents=[common])
+    _data_args(add('data', 'show the CIFAR-10 data fbtrain finds'))
+    r = add('recipes', 'list the recipes')
+    r.add_argument('prefix', nargs='?', default='', help="only names starting with this, e.g. 'mini/'")
+    r.set_defaults(func=cmd_recipes)
+    _run_args(add('run', 'run one recipe into a folder'))
+    _compare_args(add('compare', 'run a ladder of recipes over seeds and tabulate it'))
     return p
 
 # %% ../nbs/20_cli.ipynb #c011
@@ -118,7 +135,7 @@ def _resumable(args, out=None)->list:
 
 def run_cli(argv:list|None=None # arguments; `None` reads `sys.argv`
            ):
-    "Run the `fbtrain` command `argv` and return what its sub-command returns; bad input exits with 'fbtrain: error: ...'."
+    "Run the `fbtrain` command `argv`; return what its sub-command returns. Bad input exits with 'fbtrain: error: ...'."
     args = parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -126,7 +143,8 @@ def run_cli(argv:list|None=None # arguments; `None` reads `sys.argv`
         return args.func(args)
     except (DataError, ValueError) as e: sys.exit(f"fbtrain: error: {e}")
     except KeyboardInterrupt:       # the second Ctrl-C: no traceback, and how to go on
-        sys.exit(f"\nfbtrain: interrupted; each run keeps its last periodic checkpoint. Continue with: {_again(_resumable(args))}")
+        sys.exit("\nfbtrain: interrupted; each run keeps its last periodic checkpoint. Continue with: "
+                 f"{_again(_resumable(args))}")
 
 def main(argv:list|None=None # arguments; `None` reads `sys.argv`
         ):

@@ -23,7 +23,8 @@ def set_threads(n:int|None=None, # threads for torch; `None` reads `FBTRAIN_THRE
     n = n if n is not None else os.environ.get('FBTRAIN_THREADS')
     if n is None or n == '': return torch.get_num_threads()
     try: n = int(n)
-    except ValueError: raise ValueError(f"thread count {n!r} is not an integer; use a positive integer such as 1 or 2") from None
+    except ValueError:
+        raise ValueError(f"thread count {n!r} is not an integer; use a positive integer such as 1 or 2") from None
     if n < 1: raise ValueError(f"thread count {n} is not allowed; use a positive integer such as 1 or 2")
     torch.set_num_threads(n)
     return n
@@ -52,9 +53,12 @@ def check_images(x:np.ndarray, # images, uint8 NHWC (N,32,32,3)
                  num_classes:int=10):
     "Raise a `DataError` unless `x`, `y` are CIFAR-shaped uint8 images with matching in-range integer labels."
     if x.dtype != np.uint8: raise DataError(f"{source}: images have dtype {x.dtype}; expected uint8")
-    if x.ndim != 4 or x.shape[1:] != (32, 32, 3): raise DataError(f"{source}: images have shape {x.shape}; expected (N, 32, 32, 3) NHWC")
-    if not np.issubdtype(y.dtype, np.integer): raise DataError(f"{source}: labels have dtype {y.dtype}; expected integers")
-    if y.shape != (len(x),): raise DataError(f"{source}: labels have shape {y.shape}; expected ({len(x)},), one per image")
+    if x.ndim != 4 or x.shape[1:] != (32, 32, 3): raise DataError(f"{source}: images have shape {x.shape}; expected "
+                                                                  "(N, 32, 32, 3) NHWC")
+    if not np.issubdtype(y.dtype, np.integer): raise DataError(f"{source}: labels have dtype {y.dtype}; expected "
+                                                               "integers")
+    if y.shape != (len(x),): raise DataError(f"{source}: labels have shape {y.shape}; expected ({len(x)},), one per "
+                                             "image")
     if len(y) and (y.min() < 0 or y.max() >= num_classes):
         raise DataError(f"{source}: labels range over [{y.min()}, {y.max()}]; allowed: 0..{num_classes-1}")
 
@@ -94,7 +98,8 @@ def read_torchvision_folder(path:Path, # `cifar-10-batches-py` or the folder tha
     names = [f'data_batch_{i}' for i in range(1, 6)] if check_split(split) == 'train' else ['test_batch']
     xs, ys = [], []
     for n in names:
-        if not (root/n).exists(): raise DataError(f"{root/n}: missing; expected torchvision's cifar-10-batches-py layout")
+        if not (root/n).exists(): raise DataError(f"{root/n}: missing; expected torchvision's cifar-10-batches-py "
+                                                  "layout")
         with open(root/n, 'rb') as f: d = pickle.load(f, encoding='latin1')
         xs.append(np.asarray(d['data'], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         ys.append(np.asarray(d['labels'], np.int64))
@@ -139,13 +144,14 @@ def _download(split:str):
 _CACHE = {}
 
 def load_cifar10(split:str='train', # 'train' (50,000 images) or 'test' (10,000)
-                 data_dir:str|Path|None=None, # folder of npz files or torchvision's layout; else `FBTRAIN_DATA`, cache, download
+                 data_dir:str|Path|None=None, # npz files or torchvision's layout; else `FBTRAIN_DATA`, cache, download
                  download:bool=True, # try torchvision's download when nothing is found on disk
                 ):
     "CIFAR-10 `split` as uint8 images `(N,3,32,32)` and int64 labels `(N,)` in the official order."
     check_split(split)
     if data_dir is not None and not Path(data_dir).is_dir():
-        raise DataError(f"data_dir {str(data_dir)!r} is not a folder; pass a folder of train*.npz/test*.npz files or torchvision's cifar-10-batches-py")
+        raise DataError(f"data_dir {str(data_dir)!r} is not a folder; pass a folder of train*.npz/test*.npz files or "
+                        "torchvision's cifar-10-batches-py")
     env = os.environ.get('FBTRAIN_DATA')
     places = [Path(p) for p in (data_dir, env, cache_dir()) if p]
     for p in places:
@@ -154,7 +160,8 @@ def load_cifar10(split:str='train', # 'train' (50,000 images) or 'test' (10,000)
             r = _read_any(p, split)
             if r is not None: _CACHE[key] = r
         if key in _CACHE: return _to_tensors(*_CACHE[key])
-        if p is places[0] and data_dir is not None: raise DataError(f"data_dir {str(p)!r} holds no CIFAR-10 {split} data (no {split}*.npz, no cifar-10-batches-py)")
+        if p is places[0] and data_dir is not None: raise DataError(f"data_dir {str(p)!r} holds no CIFAR-10 {split} "
+                                                                    f"data (no {split}*.npz, no cifar-10-batches-py)")
     if download:
         try: return _to_tensors(*_download(split))
         except Exception as e: err = f"download failed ({type(e).__name__}: {e})"
@@ -163,7 +170,8 @@ def load_cifar10(split:str='train', # 'train' (50,000 images) or 'test' (10,000)
                     "Provide it with the command line's --data-dir /path/to/folder, the environment variable "
                     "FBTRAIN_DATA=/path/to/folder, or internet access for torchvision's download.")
 
-def _to_tensors(x, y): return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y.copy())
+def _to_tensors(x, y):
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y.copy())
 
 # %% ../nbs/00_data.ipynb #c024
 def load_digits(split:str='train', # 'train' (1,437 images) or 'test' (360)
@@ -185,7 +193,8 @@ def balanced_subset(y:torch.Tensor, # labels
     "Indices (sorted) of `n_per_class` examples of every class in `y`."
     counts = torch.bincount(y)
     if not isinstance(n_per_class, int) or n_per_class < 1 or n_per_class > int(counts.min()):
-        raise DataError(f"n_per_class={n_per_class!r} is not allowed; use an integer from 1 to {int(counts.min())} (the smallest class)")
+        raise DataError(f"n_per_class={n_per_class!r} is not allowed; use an integer from 1 to {int(counts.min())} "
+                        "(the smallest class)")
     g = None if seed is None else torch.Generator().manual_seed(seed)
     out = []
     for c in range(len(counts)):
@@ -233,7 +242,8 @@ def apply_crops(x:torch.Tensor, # images (N,C,H,W), any float dtype, on any devi
     ar_h, ar_w = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
     rows = (oy[:, None] + ar_h)[:, None, :, None]
     cols = (ox[:, None] + torch.where(flip[:, None], ar_w.flip(0), ar_w))[:, None, None, :]
-    return p[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
+    return p[torch.arange(n, device=x.device)[:, None, None, None],
+             torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
 
 def random_crop_flip(x:torch.Tensor, # images (N,C,H,W), any float dtype, on any device
                      generator:torch.Generator, # source of the random offsets and flips
@@ -251,7 +261,8 @@ class Crops:
         self.x, self.padding, self.fill = x, padding, fill
         self.oy, self.ox, self.flip = draw_crops(len(x), generator, padding, x.device)
     def __len__(self): return len(self.x)
-    def __getitem__(self, idx)->torch.Tensor: return apply_crops(self.x[idx], self.oy[idx], self.ox[idx], self.flip[idx], self.padding, self.fill)
+    def __getitem__(self, idx)->torch.Tensor: return apply_crops(self.x[idx], self.oy[idx], self.ox[idx],
+                                                                 self.flip[idx], self.padding, self.fill)
     @property
     def shape(self): return self.x.shape
     @property
@@ -270,10 +281,14 @@ class TrainSet:
                  seed:int=0, # seed of the augmentation generator
                  fill=None, # padding value for crops (`black()` for normalised CIFAR)
                 ):
-        if augment not in AUGMENT_MODES: raise DataError(f"unknown augment mode {augment!r}; allowed: {', '.join(AUGMENT_MODES)}")
+        if augment not in AUGMENT_MODES: raise DataError(f"unknown augment mode {augment!r}; allowed: "
+                                                         f"{', '.join(AUGMENT_MODES)}")
         if len(x) != len(y): raise DataError(f"{len(x)} images but {len(y)} labels; expected one label per image")
-        if augment != 'none' and x.ndim != 4: raise DataError(f"augment={augment!r} needs images (N,C,H,W), got shape {tuple(x.shape)}; use augment='none'")
-        if augment == 'fixed' and (not isinstance(copies, int) or copies < 1): raise DataError(f"copies={copies!r} is not allowed; use a positive integer")
+        if augment != 'none' and x.ndim != 4: raise DataError(f"augment={augment!r} needs images (N,C,H,W), got shape "
+                                                              f"{tuple(x.shape)}; use augment='none'")
+        if augment == 'fixed' and (not isinstance(copies, int) or copies < 1): raise DataError(f"copies={copies!r} is "
+                                                                                               "not allowed; use a "
+                                                                                               "positive integer")
         self.augment, self.fill = augment, fill
         self.gen = torch.Generator(device=x.device if x.device.type == 'cuda' else 'cpu').manual_seed(seed)
         if augment == 'fixed':
@@ -286,7 +301,8 @@ class TrainSet:
             ):
         "Images and labels for one epoch: freshly augmented for 'random', the stored tensors otherwise."
         if self.augment != 'random': return self.x, self.y
-        return (Crops(self.x, self.gen, fill=self.fill) if lazy else random_crop_flip(self.x, self.gen, fill=self.fill)), self.y
+        return (Crops(self.x, self.gen, fill=self.fill) if lazy else random_crop_flip(self.x, self.gen,
+                                                                                      fill=self.fill)), self.y
 
 # %% ../nbs/00_data.ipynb #c038
 def make_blocks(n:int, # number of examples
@@ -309,7 +325,9 @@ class Data:
     "Normalised train and test tensors of one data set, on one device."
     name:str; x_train:torch.Tensor; y_train:torch.Tensor; x_test:torch.Tensor; y_test:torch.Tensor
     num_classes:int; fill:tuple|None=None
-    def __repr__(self): return f"Data({self.name!r}, train={tuple(self.x_train.shape)}, test={tuple(self.x_test.shape)}, classes={self.num_classes})"
+    def __repr__(self):
+        return (f"Data({self.name!r}, train={tuple(self.x_train.shape)}, test={tuple(self.x_test.shape)}, "
+                f"classes={self.num_classes})")
 
 DATASETS = ('cifar10', 'digits')
 
@@ -319,7 +337,7 @@ def get_data(name:str='cifar10', # 'cifar10' or 'digits'
              subset_seed:int|None=None, # `None`: the first `n_per_class` of each class; else a seeded draw
              n_test:int|None=None, # keep only the first `n_test` test examples
              data_dir=None, # CIFAR-10 folder (see `load_cifar10`)
-             device='auto', # 'auto' (CUDA, then MPS, then CPU; `FBTRAIN_DEVICE` overrides), 'cpu', 'cuda', ... (see `resolve_device`)
+             device='auto', # 'auto' (CUDA, MPS, CPU; `FBTRAIN_DEVICE` overrides), 'cpu', 'cuda', ...: `resolve_device`
             ):
     "Normalised training (optionally a balanced subset) and test tensors of data set `name` on `device`."
     if name not in DATASETS: raise DataError(f"unknown data set {name!r}; allowed: {', '.join(DATASETS)}")
@@ -345,5 +363,6 @@ def data_summary(data_dir=None)->str:
     for s in SPLITS:
         x, y = load_cifar10(s, data_dir)
         m = (x.float()/255).mean((0, 2, 3)).tolist()
-        lines.append(f"{s}: {len(y)} images {tuple(x.shape[1:])} uint8, per class {torch.bincount(y, minlength=10).tolist()}, channel mean {[round(v, 4) for v in m]}")
+        lines.append(f"{s}: {len(y)} images {tuple(x.shape[1:])} uint8, per class "
+                     f"{torch.bincount(y, minlength=10).tolist()}, channel mean {[round(v, 4) for v in m]}")
     return '\n'.join(lines)

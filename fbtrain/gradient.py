@@ -41,7 +41,8 @@ def rel_err(a:list, b:list)->float:
     return (num/den).sqrt().item()
 
 # %% ../nbs/02_gradient.ipynb #c014
-def block_grad(model:nn.Module, params:list, xb:torch.Tensor, yb:torch.Tensor, loss_func=F.cross_entropy, create_graph:bool=False):
+def block_grad(model:nn.Module, params:list, xb:torch.Tensor, yb:torch.Tensor, loss_func=F.cross_entropy,
+               create_graph:bool=False):
     "Mean loss over the block `xb, yb` and its gradient with respect to `params`."
     loss = loss_func(model(xb), yb)
     return loss, torch.autograd.grad(loss, params, create_graph=create_graph)
@@ -67,7 +68,9 @@ def _calls(blocks:list, blocks_per_call:int, n:int):
 # %% ../nbs/02_gradient.ipynb #c018a
 def _batch_stat_bns(model:nn.Module)->list:
     "(name, layer) of the BatchNorm layers of `model` that normalise with batch statistics in its current mode."
-    return [(k, m) for k, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None)]
+    return [(k, m) for k,
+            m in model.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None)]
 
 def _check_grouping(model:nn.Module, blocks:list, block_size:int, blocks_per_call:int, n:int):
     "Raise a `ValueError` unless `blocks_per_call` blocks per model call give the gradient of one call per block."
@@ -76,14 +79,18 @@ def _check_grouping(model:nn.Module, blocks:list, block_size:int, blocks_per_cal
     bns = _batch_stat_bns(model) if blocks_per_call > 1 else []
     for name, m in bns:   # a per-block BN layer declares its group size as `block_size`
         if getattr(m, 'block_size', None) != block_size:
-            raise ValueError(f"blocks_per_call={blocks_per_call} needs BatchNorm per block of block_size={block_size}, but layer {name!r} "
-                             f"({type(m).__name__}) has block_size={getattr(m, 'block_size', None)}; convert the model with "
+            raise ValueError(f"blocks_per_call={blocks_per_call} needs BatchNorm per block of block_size={block_size}, "
+                             f"but layer {name!r} "
+                             f"({type(m).__name__}) has block_size={getattr(m, 'block_size', None)}; convert the model "
+                             "with "
                              f"fbtrain.ghostbn.ghost_bn(model, {block_size}) or use blocks_per_call=1")
     for i, b in enumerate(blocks if bns else []):   # per-block BN splits a call every `block_size` examples
         s, last = _block_len(b, n), (i + 1) % blocks_per_call == 0 or i == len(blocks) - 1
         if s > block_size or (s < block_size and not last):
-            raise ValueError(f"blocks_per_call={blocks_per_call} needs blocks of block_size={block_size} examples (only the last block "
-                             f"of a model call may be smaller), but block {i} has {s}; use equal blocks or blocks_per_call=1")
+            raise ValueError(f"blocks_per_call={blocks_per_call} needs blocks of block_size={block_size} examples "
+                             "(only the last block "
+                             f"of a model call may be smaller), but block {i} has {s}; use equal blocks or "
+                             "blocks_per_call=1")
 
 # %% ../nbs/02_gradient.ipynb #c019
 def full_batch_gradient(model:nn.Module,
@@ -95,15 +102,17 @@ def full_batch_gradient(model:nn.Module,
                         regularizer=None, # e.g. `GradNormRegularizer`: turns block gradients into regularized ones
                         lr:float=0., # current learning rate, for a regularizer that scales with it
                         accum_dtype=torch.float32, # dtype of the accumulator
-                        blocks_per_call:int=1, # blocks per model call (needs per-block BatchNorm, see `ghost_bn`, and equal blocks)
+                        blocks_per_call:int=1, # blocks per model call (needs `ghost_bn`'s per-block BN, equal blocks)
                        )->GradStats:
-    "Leave the exact mean gradient of `loss_func` over all of `x, y` (blockwise, BN per block) in `p.grad`; return stats."
+    "Leave the exact mean gradient of `loss_func` over `x, y` (blockwise, BN per block) in `p.grad`; return stats."
     params = trainable(model)
     blocks = make_blocks(len(y), block_size) if blocks is None else blocks
     world, rank = _world()
     n_total = sum(_block_len(b, len(y)) for b in blocks)
     _check_grouping(model, blocks[rank::world], block_size, blocks_per_call, len(y))
-    if blocks_per_call != 1 and regularizer is not None: raise ValueError(f"blocks_per_call={blocks_per_call} needs per-block gradients off; use 1 with a regularizer")
+    if blocks_per_call != 1 and regularizer is not None: raise ValueError(f"blocks_per_call={blocks_per_call} needs "
+                                                                          "per-block gradients off; use 1 with a "
+                                                                          "regularizer")
     acc = [torch.zeros_like(p, dtype=accum_dtype) for p in params]
     sums = torch.zeros(2, dtype=torch.float64, device=x.device)  # weighted loss, weighted penalty
     for idx in _calls(blocks[rank::world], blocks_per_call, len(y)):

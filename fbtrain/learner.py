@@ -22,7 +22,8 @@ from .data import Data, TrainSet, make_blocks
 from .device import check_same_device, oom_hint
 from .gradient import full_batch_gradient, trainable
 from .distributed import _world, broadcast_model, is_main, any_process, average_bn_stats
-from .optim import clip_gradients, make_optimizer
+from .checks import need, is_int
+from .optim import clip_gradients, make_optimizer, check_clip
 from .schedule import make_scheduler, check_schedule
 
 # %% ../nbs/06_learner.ipynb #c009
@@ -58,14 +59,15 @@ class with_cbs:
 
 # %% ../nbs/06_learner.ipynb #c014
 class FullBatch:
-    "Training strategy: one batch is the whole training set, its gradient the exact blockwise mean (one step per epoch)."
+    "Training strategy: one batch is the whole training set, its gradient the exact blockwise mean (a step per epoch)."
     def __init__(self, block_size:int=128, # examples per block (BatchNorm statistics and regularizer per block)
                  shuffle:bool=False, # a fresh random partition into blocks every epoch ("FB in practice")
                  drop_last:bool=False, # drop a smaller last block, as the paper's code did
                  regularizer=None, # e.g. `GradNormRegularizer(0.5)`
                  blocks_per_call:int=1, # blocks per model call (models with ghost BatchNorm only)
                 ):
-        self.block_size, self.shuffle, self.drop_last, self.regularizer, self.blocks_per_call = block_size, shuffle, drop_last, regularizer, blocks_per_call
+        self.block_size, self.shuffle, self.drop_last = block_size, shuffle, drop_last
+        self.regularizer, self.blocks_per_call = regularizer, blocks_per_call
     def check(self, learn):
         "Validate the block size against the data; start every process from rank 0's weights."
         make_blocks(len(learn.trainset), self.block_size); broadcast_model(learn.model)
@@ -76,10 +78,12 @@ class FullBatch:
     def backward(self, learn)->tuple:
         "Leave the exact (regularized) mean gradient in `p.grad`; return (loss, penalty)."
         x, y, blocks = learn.batch
-        st = full_batch_gradient(learn.model, x, y, self.block_size, learn.loss_func, blocks, self.regularizer, learn.lr_now,
+        st = full_batch_gradient(learn.model, x, y, self.block_size, learn.loss_func, blocks, self.regularizer,
+                                 learn.lr_now,
                                  blocks_per_call=self.blocks_per_call)
         return st.loss, st.penalty
-    def __repr__(self): return f"FullBatch(block_size={self.block_size}, shuffle={self.shuffle}, regularizer={self.regularizer})"
+    def __repr__(self):
+        return f"FullBatch(block_size={self.block_size}, shuffle={self.shuffle}, regularizer={self.regularizer})"
 
 # %% ../nbs/06_learner.ipynb #c016
 class MiniBatch:
@@ -118,7 +122,8 @@ class Learner:
                  seed:int=0, # seed of augmentation and data order
                 ):
         if not all(hasattr(strategy, a) for a in ('check', 'batches', 'backward', 'block_size')):
-            raise TypeError(f"strategy={strategy!r} is not a training strategy; use FullBatch(block_size) or MiniBatch(batch_size)")
+            raise TypeError(f"strategy={strategy!r} is not a training strategy; use FullBatch(block_size) or "
+                            "MiniBatch(batch_size)")
         check_same_device(model, data.x_train, data.x_test)   # a clear message instead of a device error mid-run
         self.model, self.data, self.strategy, self.cbs = model, data, strategy, list(cbs)
         self.loss_func, self.opt_func, self.seed = loss_func, opt_func, seed
@@ -242,7 +247,8 @@ class Schedule(Callback):
         check_schedule(learn.n_epochs, self.warmup, self.horizon)
         was = self.sched.fbtrain_horizon if self.sched is not None else (self.pending or {}).get('fbtrain_horizon')
         if self.horizon is None and was is not None and was != learn.n_epochs:
-            raise ValueError(f"n_epochs={learn.n_epochs} is not allowed here: the cosine schedule was set for {was} epochs "
+            raise ValueError(f"n_epochs={learn.n_epochs} is not allowed here: the cosine schedule was set for {was} "
+                             "epochs "
                              f"(horizon=None: the run's length) and would bend midway; train to {was} epochs, or give "
                              "Schedule a fixed horizon to lengthen a run")
         if self.sched is not None: return
@@ -261,13 +267,13 @@ class Schedule(Callback):
 class Clip(Callback):
     "Clip the global gradient norm to `max_norm` at every step; log the norm after clipping and how often it clipped."
     def __init__(self, max_norm:float): # clip threshold on the global L2 norm
-        if not (isinstance(max_norm, (int, float)) and max_norm > 0): raise ValueError(f"max_norm={max_norm!r} is not allowed; use a number > 0")
-        self.max_norm = max_norm
+        check_clip(max_norm, 'max_norm', none_ok=False); self.max_norm = max_norm
     def before_epoch(self, learn): self.after, self.fired = [], []
     def after_backward(self, learn):
         _, after, fired = clip_gradients(trainable(learn.model), self.max_norm)
         self.after.append(after); self.fired.append(fired)
-    def diverged_hint(self, learn)->str: return f"lr too high even with clipping at {self.max_norm}: lower lr or warm up longer"
+    def diverged_hint(self, learn)->str:
+        return f"lr too high even with clipping at {self.max_norm}: lower lr or warm up longer"
     def after_epoch(self, learn):
         n = max(len(self.after), 1)
         learn.rec.update(grad_norm_clipped=sum(self.after)/n, clipped=sum(self.fired)/n)
@@ -296,14 +302,17 @@ def evaluate(model:nn.Module, x:torch.Tensor, y:torch.Tensor, batch_size:int=100
 
 # %% ../nbs/06_learner.ipynb #c039
 class EvalCB(Callback):
-    "Test loss and accuracy: every `every` epochs or within a time `budget`, and on the whole test set after the last epoch."
+    "Test loss and accuracy every `every` epochs or within a time `budget`, and on the whole test set at the end."
     order = 10
     def __init__(self, every:int|None=None, # epochs between evaluations; `None`: use `budget`
                  budget:float=0.03, # with `every=None`: evaluation time at most this fraction of the training time
                  n_during:int|None=None, # test examples used before the last epoch; `None`: all
                 ):
-        if every is not None and not (isinstance(every, int) and every >= 1): raise ValueError(f"every={every!r} is not allowed; use an integer >= 1, or None")
-        self.every, self.budget, self.n_during, self.spent, self.cost, self.final_s = every, budget, n_during, 0., 0., 0.
+        if every is not None and not (isinstance(every, int) and every >= 1): raise ValueError(f"every={every!r} is "
+                                                                                               "not allowed; use an "
+                                                                                               "integer >= 1, or None")
+        self.every, self.budget, self.n_during = every, budget, n_during
+        self.spent, self.cost, self.final_s = 0., 0., 0.
     def _estimate(self, learn, n:int)->float:
         "Seconds one evaluation of `n` test examples will take, timed on a slice of them (counted as spent)."
         k, t = min(256, n), time.time()
@@ -313,14 +322,16 @@ class EvalCB(Callback):
     def _due(self, learn)->bool:
         if learn.epoch >= learn.n_epochs: return True
         if self.every: return learn.epoch % self.every == 0
-        if not self.cost: self.cost = self._estimate(learn, len(learn.data.y_test[:self.n_during]))   # before the first one
+        # before the first one
+        if not self.cost: self.cost = self._estimate(learn, len(learn.data.y_test[:self.n_during]))
         return self.spent + self.cost <= self.budget*max(learn.elapsed - self.spent, 0.)
     def after_epoch(self, learn):
         if not self._due(learn): return
         t, last = time.time(), learn.epoch >= learn.n_epochs
         n = None if last else self.n_during
         average_bn_stats(learn.model)
-        learn.rec['test_loss'], learn.rec['test_acc'] = evaluate(learn.model, learn.data.x_test[:n], learn.data.y_test[:n], loss_func=learn.loss_func)
+        learn.rec['test_loss'], learn.rec['test_acc'] = evaluate(learn.model, learn.data.x_test[:n],
+                                                                 learn.data.y_test[:n], loss_func=learn.loss_func)
         dt = time.time() - t
         if last: self.final_s = dt
         else: self.cost = dt; self.spent += dt
@@ -348,7 +359,8 @@ class ProgressCB(Callback):
         r = learn.rec; acc = f" test_acc {r['test_acc']:.4f}" if 'test_acc' in r else ''
         self.pb.comment = f"epoch {r['epoch']} step {r['step']} loss {r['loss']:.4f} lr {r['lr']:.4g}{acc}"
     def cleanup_fit(self, learn):
-        if isinstance(getattr(self, 'pb', None), ConsoleProgressBar): print(flush=True)   # what follows starts on its own line
+        # what follows starts on its own line
+        if isinstance(getattr(self, 'pb', None), ConsoleProgressBar): print(flush=True)
 
 class JSONLogCB(Callback):
     "Append each epoch's record as one JSON line to `path`."
@@ -367,8 +379,10 @@ def state_dict(self:Learner)->dict:
     from fbtrain.checkpoint import FORMAT, rng_state
     import fbtrain
     cbs = {_cb_key(cb, i): cb.state_dict() for i, cb in enumerate(self.cbs) if hasattr(cb, 'state_dict')}
-    return {'format': FORMAT, 'fbtrain': fbtrain.__version__, 'torch': str(torch.__version__), 'config': getattr(self, 'config', {}),
-            'epoch': self.epoch, 'step': self.step, 'elapsed': self.elapsed, 'status': self.status, 'history': self.history,
+    return {'format': FORMAT, 'fbtrain': fbtrain.__version__, 'torch': str(torch.__version__),
+            'config': getattr(self, 'config', {}),
+            'epoch': self.epoch, 'step': self.step, 'elapsed': self.elapsed, 'status': self.status,
+            'history': self.history,
             'model': self.model.state_dict(), 'opt': self.opt.state_dict(), 'order_gen': self.order_gen.get_state(),
             'callbacks': cbs, 'rng': rng_state()}
 
@@ -386,9 +400,11 @@ def load(self:Learner, path:Path):
     s = read_checkpoint(path); check_config(path, getattr(self, 'config', {}), s['config'])
     mine = {_cb_key(cb, i): cb for i, cb in enumerate(self.cbs) if hasattr(cb, 'load_state_dict')}
     if set(mine) != set(s['callbacks']):
-        raise CheckpointError(f"checkpoint {str(path)!r} was saved with callbacks {sorted(s['callbacks'])}; this learner has {sorted(mine)}")
+        raise CheckpointError(f"checkpoint {str(path)!r} was saved with callbacks {sorted(s['callbacks'])}; this "
+                              f"learner has {sorted(mine)}")
     try: self.model.load_state_dict(s['model']); self.opt.load_state_dict(s['opt'])
-    except (RuntimeError, ValueError, KeyError) as e: raise CheckpointError(f"checkpoint {str(path)!r} does not fit this model: {str(e)[:300]}") from None
+    except (RuntimeError, ValueError, KeyError) as e: raise CheckpointError(f"checkpoint {str(path)!r} does not fit "
+                                                                            f"this model: {str(e)[:300]}") from None
     for k, cb in mine.items(): cb.load_state_dict(s['callbacks'][k])
     self.epoch, self.step, self.elapsed, self.history = s['epoch'], s['step'], s['elapsed'], list(s['history'])
     self.order_gen.set_state(s['order_gen']); set_rng_state(s['rng'])
@@ -398,10 +414,11 @@ class CheckpointCB(Callback):
     "Save the run to `path` every `every` epochs and when it ends cleanly (finished or stopped)."
     order = 25
     def __init__(self, path:Path, every:int=10):
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1: raise ValueError(f"checkpoint every={every!r} is not allowed; use an integer >= 1")
+        need(is_int(every, 1), 'checkpoint every', every, "use an integer >= 1")
         self.path, self.every = Path(path), every
     def _save(self, learn):
-        average_bn_stats(learn.model)   # under torchrun all processes then hold the same BN statistics, so a resume continues exactly
+        # under torchrun all processes then hold the same BN statistics, so a resume continues exactly
+        average_bn_stats(learn.model)
         if is_main(): learn.save(self.path)
     def after_epoch(self, learn):
         if learn.epoch % self.every == 0: self._save(learn)

@@ -8,6 +8,7 @@ __all__ = ['warmup_cosine', 'check_schedule', 'make_scheduler']
 # %% ../nbs/05_schedule.ipynb #c002
 import math
 import torch
+from .checks import need, is_int
 
 # %% ../nbs/05_schedule.ipynb #c005
 def warmup_cosine(step:int, # 0-based epoch (the scheduler steps once per epoch; a full-batch step is one epoch)
@@ -24,10 +25,10 @@ def warmup_cosine(step:int, # 0-based epoch (the scheduler steps once per epoch;
 # %% ../nbs/05_schedule.ipynb #c009
 def check_schedule(epochs:int, warmup:int, horizon:int|None=None):
     "Raise a `ValueError` naming the bad value unless `epochs`, `warmup`, `horizon` make a valid schedule."
-    if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs={epochs!r} is not allowed; use an integer >= 1")
-    if not isinstance(warmup, int) or warmup < 0: raise ValueError(f"warmup={warmup!r} is not allowed; use an integer >= 0")
-    if warmup >= epochs: raise ValueError(f"warmup={warmup} is not shorter than the run (epochs={epochs}); use warmup < epochs")
-    if horizon is not None and (not isinstance(horizon, int) or horizon < 1): raise ValueError(f"horizon={horizon!r} is not allowed; use an integer >= 1")
+    need(is_int(epochs, 1), 'epochs', epochs, "use an integer >= 1")
+    need(is_int(warmup) and warmup < epochs, 'warmup', warmup,
+         f"use an integer from 0 to {epochs - 1} (warmup must be shorter than the run, epochs={epochs})")
+    need(horizon is None or is_int(horizon, 1), 'horizon', horizon, "use an integer >= 1, or none")
 
 def make_scheduler(opt:torch.optim.Optimizer, warmup:int, horizon:int)->torch.optim.lr_scheduler.LambdaLR:
     "A `LambdaLR` that follows `warmup_cosine`, relative to the optimizer's peak lr."

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fbtrain.cli import main
-from fbtrain.recipes import get_recipe, override, run_recipe
+from fbtrain.recipes import get_recipe, override
+from fbtrain.runs import run_recipe
 from conftest import needs_cifar
 
 TINY = ['--quiet', '--set', 'epochs=2', '--set', 'warmup=0', '--set', 'n_per_class=4', '--set', 'n_test=50']

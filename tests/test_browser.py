@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import needs_cifar
 
+from conftest import CHROMIUM_ARGS
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 ARTIFACTS = Path(__file__).parent/'artifacts'
 TOKEN = 'fbtrain-test'
@@ -104,9 +105,7 @@ def test_dashboard_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
     errors = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-                                          '--disable-component-update', '--disable-sync'])
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={'width': W, 'height': H})
             page.on('console', lambda m: errors.append(f'console: {m.text}') if m.type == 'error' else None)

@@ -12,9 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get('FBTRAIN_DOCS_SITE', ROOT/'docs')).resolve()
-CHROMIUM = os.environ.get('FBTRAIN_CHROMIUM', '/usr/bin/chromium')
-ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync']
+from conftest import CHROMIUM, CHROMIUM_ARGS as ARGS
 LOCAL = ('http://127.0.0.1', 'data:', 'file:', 'blob:', 'about:')
 sys.path.insert(0, str(ROOT/'.ci'))
 import make_readme, exec_nbs

@@ -3,7 +3,8 @@ import math
 from dataclasses import asdict, fields
 import pytest
 import torch
-from fbtrain.recipes import Recipe, RECIPES, list_recipes, get_recipe, override, build, run_recipe
+from fbtrain.recipes import Recipe, RECIPES, list_recipes, get_recipe, override, build
+from fbtrain.runs import run_recipe
 from fbtrain.models import num_params
 from conftest import needs_cifar
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get('FBTRAIN_CHROMIUM', '/usr/bin/chromium')
+from conftest import CHROMIUM, CHROMIUM_ARGS
 ARTIFACTS = Path(__file__).parent/'artifacts'
 
 def tracked(pattern:str)->list:
@@ -32,7 +32,7 @@ def page():
         if os.environ.get('CI'): pytest.fail(f'{CHROMIUM} missing (CI installs chromium first)')
         pytest.skip(f'{CHROMIUM} missing')
     with pw.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=['--headless', '--no-sandbox', '--disable-gpu'])
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try: yield b.new_page()
         finally: b.close()
 
@@ -45,6 +45,7 @@ def test_committed_pages_found():
 def test_results_page_opens_offline(clone, page, rel, width):
     "The page draws its heading, rungs, table, checks, machine and plots from the one file, with no request elsewhere."
     outside, errors = [], []
+    page.unroute('**/*')                                   # the previous page's handler
     page.route('**/*', lambda r: r.continue_() if r.request.url.startswith(('file:', 'data:', 'blob:', 'about:'))
                else (outside.append(r.request.url), r.abort()))
     page.on('pageerror', lambda e: errors.append(str(e)))

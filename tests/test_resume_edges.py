@@ -7,7 +7,8 @@ from conftest import needs_cifar
 from fbtrain.learner import Learner, FullBatch, MiniBatch, Schedule, CheckpointCB, Callback, CancelStepException
 from fbtrain.data import get_data
 from fbtrain.models import get_model
-from fbtrain.recipes import get_recipe, override, run_recipe, RunFolderError
+from fbtrain.recipes import get_recipe, override
+from fbtrain.runs import run_recipe, RunFolderError
 
 pytestmark = needs_cifar
 
