@@ -9,6 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 from conftest import CHROMIUM, CHROMIUM_ARGS
 ARTIFACTS = Path(__file__).parent/'artifacts'
+pytestmark = pytest.mark.xdist_group('results_pages')      # one browser for all pages, in one worker
 
 def tracked(pattern:str)->list:
     "Paths git tracks that match `pattern`, relative to the repository."
