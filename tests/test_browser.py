@@ -101,6 +101,7 @@ def _tick_check(page):
     vals = [float(t.replace(',', '')) for t in ticks]
     assert 2 <= len(vals) <= 8 and vals == sorted(set(vals)), ('loss axis ticks', ticks)
 
+@pytest.mark.timeout(600)          # it takes under a minute; a stuck browser fails here, not at CI's limit
 def test_dashboard_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
     errors = []
@@ -118,7 +119,9 @@ def test_dashboard_in_jupyterlab(lab):
             for attempt in range(6):
                 page.click('.jp-Cell .jp-InputArea-editor')
                 page.keyboard.press('Escape')
-                page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                # not awaited: the command's promise can wait on JupyterLab (a kernel still connecting) for ever,
+                # and an awaited evaluate has no timeout; the check below retries instead
+                page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
                 try: page.wait_for_function(started, timeout=10_000); break
                 except Exception: continue
             else: pytest.fail('the notebook never started running its cells')
