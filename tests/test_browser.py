@@ -44,6 +44,10 @@ def lab(tmp_path_factory):
     (root/'.jcfg'/'labconfig').mkdir(parents=True)     # no "news" pop-up: it would ask the network and cover the page
     (root/'.jcfg'/'labconfig'/'page_config.json').write_text(json.dumps(
         {'disabledExtensions': {'@jupyterlab/apputils-extension:announcements': True}}))
+    # the notebook's kernel starts without a "Select Kernel" dialog (which JupyterLab shows now and then otherwise)
+    tracker = root/'.jcfg'/'lab'/'user-settings'/'@jupyterlab'/'notebook-extension'
+    tracker.mkdir(parents=True)
+    (tracker/'tracker.jupyterlab-settings').write_text(json.dumps({'autoStartDefaultKernel': True}))
     _notebook(root/'dash.ipynb')
     cli = subprocess.run(['fbtrain', 'run', 'mini/sgd', '--set', 'epochs=2', '--set', 'n_per_class=8', '--set', 'n_test=100',
                           '--out', str(root/'cli_run'), '--quiet'], env=env, capture_output=True, text=True, timeout=300)
@@ -117,6 +121,8 @@ def test_dashboard_in_jupyterlab(lab):
             # run all cells; a command issued before the notebook panel is current does nothing, so retry until the cell runs
             started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"
             for attempt in range(6):
+                if page.locator('.jp-Dialog').count():                     # a kernel dialog all the same: accept it
+                    page.click('.jp-Dialog button.jp-mod-accept')
                 page.click('.jp-Cell .jp-InputArea-editor')
                 page.keyboard.press('Escape')
                 # not awaited: the command's promise can wait on JupyterLab (a kernel still connecting) for ever,
