@@ -20,7 +20,7 @@ def one_thread():
     torch.set_num_threads(n)
 
 # Debian's chromium, headless, with nothing in the background: on a closed network its own update, sync and
-# name-lookup traffic can stall it (a browser without these flags once never closed at the end of a CI run)
+# name-lookup requests only fail, many at a time
 CHROMIUM = os.environ.get('FBTRAIN_CHROMIUM', '/usr/bin/chromium')
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync',
