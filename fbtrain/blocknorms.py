@@ -37,8 +37,8 @@ class BlockGradNormCB(Callback):
             if tr.blocks_per_call != 1: raise ValueError("BlockGradNormCB needs every block's gradient: "
                                                          f"blocks_per_call={tr.blocks_per_call} is not allowed; use 1")
             self.inner, tr.regularizer = tr.regularizer, BlockNormRecorder(tr.regularizer, self.sq)
-        elif not isinstance(tr, MiniBatch): raise ValueError("BlockGradNormCB works with FullBatch or MiniBatch, not "
-                                                             f"{tr!r}")
+        elif not isinstance(tr, MiniBatch):
+            raise ValueError(f"BlockGradNormCB works with FullBatch or MiniBatch, not {tr!r}")
     def before_epoch(self, learn): self.sq.clear()
     def after_backward(self, learn):
         # measured before clipping

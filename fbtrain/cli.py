@@ -59,9 +59,9 @@ def cmd_compare(args):
     table = write_ladder(args.out, rungs, wall_s=round(time.time() - t0, 1))
     print((Path(args.out)/'ladder.md').read_text())
     if len(res) < len(names)*len(args.seeds) or any(s['status'] == 'stopped' for s in res):
-        sys.exit(f"fbtrain: stopped; {sum(s['status'] == 'finished' for s in res)} of {len(names)*len(args.seeds)} "
-                 "runs "
-                 f"finished, checkpoints saved. Continue with: {_again(args.argv)}")
+        n_done, n_all = sum(s['status'] == 'finished' for s in res), len(names)*len(args.seeds)
+        sys.exit(f"fbtrain: stopped; {n_done} of {n_all} runs finished, checkpoints saved. "
+                 f"Continue with: {_again(args.argv)}")
     return table
 
 # %% ../nbs/20_cli.ipynb #c010

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import needs_cifar
 
-from conftest import CHROMIUM_ARGS
-CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
+from conftest import CHROMIUM, CHROMIUM_ARGS
 ARTIFACTS = Path(__file__).parent/'artifacts'
 TOKEN = 'fbtrain-test'
 CELLS = ["from fbtrain.dashboard import Dashboard\n"
